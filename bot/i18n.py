@@ -1,0 +1,88 @@
+"""Translations: gettext catalogs under locales/, compiled in memory from the .po files.
+
+The .po files are the single source of truth in git; compiling them at start-up (a few ms)
+means no stale .mo file can ever be shipped. `_` marks and translates a string now; `__` is the
+lazy form for filters (reply-keyboard buttons are matched in the user's own language).
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from aiogram.types import TelegramObject, User
+from aiogram.utils.i18n import I18n, I18nMiddleware, get_i18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from bot.settings import PROJECT_ROOT, SUPPORTED_LOCALES
+from storage.accounts import Viewer
+
+LOCALES_DIR = PROJECT_ROOT / "locales"
+DOMAIN = "messages"
+
+__all__ = [
+    "DOMAIN",
+    "LOCALES_DIR",
+    "PortfolioI18n",
+    "ViewerLocaleMiddleware",
+    "_",
+    "__",
+    "current_locale",
+    "use_locale",
+]
+
+
+class PortfolioI18n(I18n):
+    def __init__(self, *, path: Path = LOCALES_DIR, default_locale: str = "nl") -> None:
+        super().__init__(path=path, default_locale=default_locale, domain=DOMAIN)
+
+    def find_locales(self) -> dict[str, gettext.GNUTranslations]:
+        translations: dict[str, gettext.GNUTranslations] = {}
+        for po_path in sorted(self.path.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+            locale = po_path.parent.parent.name
+            with po_path.open("rb") as po_file:
+                catalog = read_po(po_file, locale=locale)
+            buffer = io.BytesIO()
+            write_mo(buffer, catalog, use_fuzzy=False)
+            buffer.seek(0)
+            translations[locale] = gettext.GNUTranslations(buffer)
+        return translations
+
+
+def pick_locale(viewer: Viewer | None, user: User | None, available: set[str], default: str) -> str:
+    """The person's own language, else the Telegram app's language if we have it, else nl."""
+    if viewer is not None and viewer.locale in available:
+        return str(viewer.locale)
+    if user is not None and user.language_code:
+        language = user.language_code.split("-")[0].lower()
+        if language in available:
+            return language
+    return default
+
+
+class ViewerLocaleMiddleware(I18nMiddleware):
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        return pick_locale(
+            data.get("viewer"),
+            data.get("event_from_user"),
+            set(self.i18n.available_locales) & set(SUPPORTED_LOCALES),
+            self.i18n.default_locale,
+        )
+
+
+def current_locale() -> str:
+    return get_i18n().current_locale
+
+
+@contextmanager
+def use_locale(locale: str) -> Iterator[None]:
+    """Speak another language for a moment: after /taal, or to someone other than the sender."""
+    with get_i18n().use_locale(locale):
+        yield

@@ -1,0 +1,90 @@
+"""Keyboards shared by several handlers: the main menu per role, language and person choice.
+
+Callback data is small and typed (aiogram CallbackData); what arrives is never trusted: every
+id in it is checked again by storage before anything happens.
+"""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+
+from bot.i18n import _, __
+from bot.texts import role_label
+from storage.accounts import Viewer
+from storage.models import Role
+
+LANGUAGE_NAMES = {"nl": "🇳🇱 Nederlands", "en": "🇬🇧 English"}
+
+
+class LanguageChoice(CallbackData, prefix="lang"):
+    code: str
+
+
+class PersonChoice(CallbackData, prefix="as"):
+    person_id: int
+
+
+# Lazy labels: the same objects build the keyboard (in the user's language) and match the
+# button the user pressed (in whatever language the keyboard was shown).
+BUTTON_HELP = __("❓ Hulp")
+BUTTON_LANGUAGE = __("🌐 Taal")
+BUTTON_SWITCH = __("🔁 Wissel van rol")
+BUTTON_MY_GROUP = __("👥 Mijn groep")
+BUTTON_MY_GROUPS = __("👥 Mijn groepen")
+BUTTON_MY_CHILDREN = __("👨‍👩‍👧 Mijn kinderen")
+BUTTON_SCHOOL = __("🏫 School")
+
+
+def main_menu(viewer: Viewer) -> ReplyKeyboardMarkup | None:
+    if viewer.person is None:
+        return None
+    first_row = {
+        Role.PUPIL: [BUTTON_MY_GROUP],
+        Role.TEACHER: [BUTTON_MY_GROUPS],
+        Role.PARENT: [BUTTON_MY_CHILDREN],
+        Role.ADMIN: [BUTTON_SCHOOL],
+    }[viewer.person.role]
+    last_row = [BUTTON_HELP, BUTTON_LANGUAGE]
+    if len(viewer.persons) > 1:
+        last_row.append(BUTTON_SWITCH)
+    rows = [first_row, last_row]
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=str(label)) for label in row] for row in rows],
+        resize_keyboard=True,
+        is_persistent=True,
+    )
+
+
+def language_keyboard(current: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=("✅ " if code == current else "") + name,
+                    callback_data=LanguageChoice(code=code).pack(),
+                )
+            ]
+            for code, name in LANGUAGE_NAMES.items()
+        ]
+    )
+
+
+def person_keyboard(viewer: Viewer) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=("✅ " if viewer.person and person.id == viewer.person.id else "")
+                    + _("{name} ({role})").format(name=person.name, role=role_label(person.role)),
+                    callback_data=PersonChoice(person_id=person.id).pack(),
+                )
+            ]
+            for person in viewer.persons
+        ]
+    )

@@ -1,0 +1,127 @@
+"""Run modes: long polling, a webhook server, and the local sandbox when no token is given."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from aiogram.types import BotCommand
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+
+from bot.app import App, build_app
+from bot.errors import UserError
+from bot.i18n import _
+from bot.settings import Settings
+from storage.migrate import ensure_current
+
+log = logging.getLogger(__name__)
+
+SANDBOX_TOKEN = "1000001:sandbox-local-token-not-secret"
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+def bot_commands(app: App, locale: str) -> list[BotCommand]:
+    with app.i18n.context(), app.i18n.use_locale(locale):
+        return [
+            BotCommand(command="start", description=_("Begin, of terug naar het menu")),
+            BotCommand(command="help", description=_("Hulp")),
+            BotCommand(command="taal", description=_("Kies je taal")),
+            BotCommand(command="annuleer", description=_("Stop wat je nu doet")),
+        ]
+
+
+async def announce_commands(app: App) -> None:
+    """The command list in Telegram's menu, in Dutch and (for English apps) in English."""
+    await app.bot.set_my_commands(bot_commands(app, app.settings.default_locale))
+    for locale in app.i18n.available_locales:
+        if locale != app.settings.default_locale:
+            await app.bot.set_my_commands(bot_commands(app, locale), language_code=locale)
+
+
+async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
+    await ensure_current(settings.database_url)
+    if settings.uses_sandbox:
+        await _run_with_sandbox(settings)
+        return
+    app = build_app(settings)
+    try:
+        if webhook:
+            await _serve_webhook(app)
+        else:
+            await _poll(app)
+    finally:
+        await app.close()
+
+
+async def _poll(app: App) -> None:
+    me = await app.bot.get_me()
+    log.info("polling as @%s", me.username)
+    await announce_commands(app)
+    # Polling and a webhook exclude each other at Telegram.
+    await app.bot.delete_webhook(drop_pending_updates=False)
+    await app.dispatcher.start_polling(
+        app.bot,
+        allowed_updates=app.dispatcher.resolve_used_update_types(),
+        handle_signals=True,
+        close_bot_session=False,
+    )
+
+
+async def _serve_webhook(app: App) -> None:
+    settings = app.settings
+    if not settings.webhook_url:
+        raise UserError(
+            "Setting WEBHOOK_URL is needed for --webhook: the public https address of this bot."
+        )
+    secret = settings.webhook_secret or secrets.token_urlsafe(32)
+    web_app = web.Application()
+    web_app.router.add_get("/healthz", _healthz)
+    SimpleRequestHandler(dispatcher=app.dispatcher, bot=app.bot, secret_token=secret).register(
+        web_app, path=WEBHOOK_PATH
+    )
+    setup_application(web_app, app.dispatcher, bot=app.bot)
+
+    async def register_webhook(_app: web.Application) -> None:
+        # Every replica sets the same URL; setting it again changes nothing.
+        await app.bot.set_webhook(
+            f"{settings.webhook_url}{WEBHOOK_PATH}",
+            secret_token=secret,
+            allowed_updates=app.dispatcher.resolve_used_update_types(),
+        )
+        await announce_commands(app)
+
+    web_app.on_startup.append(register_webhook)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+    await site.start()
+    log.info("webhook server on %s:%s", settings.webhook_host, settings.webhook_port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _run_with_sandbox(settings: Settings) -> None:
+    from sandbox import TelegramSandbox
+
+    async with TelegramSandbox() as sandbox:
+        await sandbox.start(port=settings.sandbox_port)
+        app_settings = settings.model_copy(update={"telegram_api_url": sandbox.base_url})
+        app = build_app(app_settings, token=SANDBOX_TOKEN)
+        print(
+            "No BOT_TOKEN set: running against the local Telegram sandbox at "
+            f"{sandbox.base_url} (bot token {SANDBOX_TOKEN}).\n"
+            "Set BOT_TOKEN to run against the real Telegram. Stop with Ctrl+C.",
+            flush=True,
+        )
+        try:
+            await _poll(app)
+        finally:
+            await app.close()

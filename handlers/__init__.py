@@ -1,0 +1,31 @@
+"""All routers, assembled in one place.
+
+Personal data lives only in private chats: every feature router hangs under `private`, whose
+filter drops updates from groups and channels; `group_chat` answers those with a pointer.
+The fallback router comes last so that it only sees what nothing else took.
+"""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+
+from conversations import onboarding
+from handlers import common, errors, fallback, group_chat, menu, start
+
+
+def get_routers() -> list[Router]:
+    private = Router(name="private")
+    for observer in (private.message, private.edited_message, private.callback_query):
+        observer.filter(
+            F.chat.type == "private"
+            if observer is not private.callback_query
+            else F.message.chat.type == "private"
+        )
+    private.include_routers(
+        common.router,  # /annuleer and /taal before any dialogue step
+        start.router,
+        onboarding.router,
+        menu.router,
+        fallback.router,
+    )
+    return [errors.router, group_chat.router, private]

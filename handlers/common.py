@@ -1,0 +1,133 @@
+"""Commands that work everywhere in a private chat: /help, /taal, /annuleer, /wissel."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import _, current_locale, use_locale
+from bot.keyboards import (
+    BUTTON_HELP,
+    BUTTON_LANGUAGE,
+    BUTTON_SWITCH,
+    LANGUAGE_NAMES,
+    LanguageChoice,
+    PersonChoice,
+    language_keyboard,
+    main_menu,
+    person_keyboard,
+)
+from bot.texts import fill, role_label
+from storage.accounts import Viewer, load_viewer, set_language, switch_person
+from storage.models import Role
+
+router = Router(name="common")
+
+
+def help_text(viewer: Viewer) -> str:
+    role = viewer.person.role if viewer.person else None
+    lines = [_("<b>Zo werkt het</b>")]
+    if role is None:
+        lines.append(_("Typ de uitnodigingscode die je van school kreeg, of gebruik /start."))
+    elif role is Role.PUPIL:
+        lines.append(_("Hier houd je je portfolio bij: je doelen, hoe het ging en je werk."))
+    elif role is Role.TEACHER:
+        lines.append(_("Hier leg je observaties vast en volg je je groep."))
+    elif role is Role.PARENT:
+        lines.append(_("Hier zie je hoe je kind leert, en wat je kind met je deelt."))
+    else:
+        lines.append(_("Hier zie je de stand van je school."))
+    lines += [
+        "",
+        _("/start – begin, of terug naar het menu"),
+        _("/taal – kies je taal"),
+        _("/annuleer – stop wat je nu doet"),
+    ]
+    if len(viewer.persons) > 1:
+        lines.append(_("/wissel – wissel van rol"))
+    lines += ["", _("Je gegevens zijn alleen zichtbaar in dit privégesprek.")]
+    return "\n".join(lines)
+
+
+@router.message(Command("help", "hulp"))
+@router.message(F.text == BUTTON_HELP)
+async def show_help(message: Message, viewer: Viewer) -> None:
+    """Explains what this user can do here."""
+    await message.answer(help_text(viewer), reply_markup=main_menu(viewer))
+
+
+@router.message(Command("annuleer", "cancel", "stop"))
+async def cancel(message: Message, state: FSMContext, viewer: Viewer) -> None:
+    """Stops any dialogue; what was already saved stays saved."""
+    if await state.get_state() is None:
+        await message.answer(_("Er loopt nu niets om te stoppen."), reply_markup=main_menu(viewer))
+        return
+    await state.clear()
+    await message.answer(_("Oké, gestopt."), reply_markup=main_menu(viewer))
+
+
+@router.message(Command("taal", "language"))
+@router.message(F.text == BUTTON_LANGUAGE)
+async def choose_language(message: Message, viewer: Viewer) -> None:
+    """Offers the languages the bot speaks."""
+    await message.answer(
+        _("In welke taal wil je de berichten?"),
+        reply_markup=language_keyboard(current_locale()),
+    )
+
+
+@router.callback_query(LanguageChoice.filter())
+async def language_chosen(
+    query: CallbackQuery, callback_data: LanguageChoice, session: AsyncSession
+) -> None:
+    """Saves the language and shows the menu in it."""
+    if callback_data.code not in LANGUAGE_NAMES:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    await set_language(session, telegram_user_id=query.from_user.id, locale=callback_data.code)
+    viewer = await load_viewer(session, telegram_user_id=query.from_user.id)
+    with use_locale(callback_data.code):
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.edit_text(
+                fill(_("De taal is nu {language}."), language=LANGUAGE_NAMES[callback_data.code])
+            )
+            await query.message.answer(_("Kies iets uit het menu."), reply_markup=main_menu(viewer))
+
+
+@router.message(Command("wissel", "switch"))
+@router.message(F.text == BUTTON_SWITCH)
+async def choose_person(message: Message, viewer: Viewer) -> None:
+    """Lets someone with several roles (a teacher who is also a parent) pick one."""
+    if len(viewer.persons) < 2:
+        await message.answer(_("Je hebt maar één rol in de bot."), reply_markup=main_menu(viewer))
+        return
+    await message.answer(_("Als wie wil je verder?"), reply_markup=person_keyboard(viewer))
+
+
+@router.callback_query(PersonChoice.filter())
+async def person_chosen(
+    query: CallbackQuery, callback_data: PersonChoice, session: AsyncSession, state: FSMContext
+) -> None:
+    """Switches to one of the account's own persons; anyone else's id is refused."""
+    if not await switch_person(
+        session, telegram_user_id=query.from_user.id, person_id=callback_data.person_id
+    ):
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    # A dialogue of the previous role must not continue under the new one.
+    await state.clear()
+    viewer = await load_viewer(session, telegram_user_id=query.from_user.id)
+    assert viewer.person is not None
+    await query.answer()
+    text = fill(
+        _("Je bent nu {name} ({role})."),
+        name=viewer.person.name,
+        role=role_label(viewer.person.role),
+    )
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text)
+        await query.message.answer(_("Kies iets uit het menu."), reply_markup=main_menu(viewer))

@@ -1,0 +1,40 @@
+"""The last resort: an unexpected error is logged and the user hears that nothing is lost."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.types import ErrorEvent
+
+from bot.i18n import PortfolioI18n, _, pick_locale
+
+log = logging.getLogger(__name__)
+router = Router(name="errors")
+
+
+@router.errors()
+async def unexpected_error(event: ErrorEvent, i18n_core: PortfolioI18n) -> None:
+    """Logs the error (never the message text) and apologises in the user's language."""
+    update = event.update
+    log.error(
+        "update %s failed: %s",
+        update.update_id,
+        type(event.exception).__name__,
+        exc_info=event.exception,
+    )
+    message = update.message or (update.callback_query.message if update.callback_query else None)
+    user = (
+        update.message.from_user
+        if update.message
+        else (update.callback_query.from_user if update.callback_query else None)
+    )
+    if message is None or message.chat.type != "private":
+        return
+    locale = pick_locale(None, user, set(i18n_core.available_locales), i18n_core.default_locale)
+    with i18n_core.context(), i18n_core.use_locale(locale):
+        text = _("Oeps, daar ging iets mis. Er is niets kwijtgeraakt; probeer het zo nog eens.")
+    try:
+        await event.update.bot.send_message(message.chat.id, text)  # type: ignore[union-attr]
+    except Exception:  # the error may be Telegram itself being unreachable
+        log.warning("could not tell user about the failed update %s", update.update_id)

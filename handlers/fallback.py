@@ -1,0 +1,50 @@
+"""Anything no other handler took: a hint, never silence."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import _
+from bot.keyboards import main_menu
+from bot.settings import Settings
+from conversations.onboarding import ask_for_code, use_code
+from storage.accounts import Viewer
+from storage.invites import looks_like_code
+
+router = Router(name="fallback")
+
+
+@router.message(F.text)
+async def unknown_text(
+    message: Message, state: FSMContext, session: AsyncSession, settings: Settings, viewer: Viewer
+) -> None:
+    """A newcomer who pastes their code without /start is helped; others see the menu."""
+    assert message.text is not None
+    if viewer.person is None:
+        if looks_like_code(message.text):
+            await use_code(message, state, session, settings, message.text)
+        else:
+            await ask_for_code(message, state)
+        return
+    await message.answer(
+        _("Dat begrijp ik niet. Kies iets uit het menu, of typ /help."),
+        reply_markup=main_menu(viewer),
+    )
+
+
+@router.message()
+async def unknown_message(message: Message, viewer: Viewer) -> None:
+    """Stickers, polls, locations and the like."""
+    await message.answer(
+        _("Daar kan ik niets mee. Kies iets uit het menu, of typ /help."),
+        reply_markup=main_menu(viewer),
+    )
+
+
+@router.callback_query()
+async def stale_button(query: CallbackQuery) -> None:
+    """A button of an old message, or callback data that was tampered with."""
+    await query.answer(_("Deze knop werkt niet meer. Kies opnieuw uit het menu."), show_alert=True)

@@ -1,0 +1,88 @@
+"""The first button of each role's menu: who is in my group, my children, my school."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import _
+from bot.keyboards import (
+    BUTTON_MY_CHILDREN,
+    BUTTON_MY_GROUP,
+    BUTTON_MY_GROUPS,
+    BUTTON_SCHOOL,
+    main_menu,
+)
+from bot.texts import bold, fill, names_list, role_label
+from handlers.filters import HasRole
+from storage.accounts import Viewer, active_groups_of, children_of, school_status
+from storage.models import Role
+
+router = Router(name="menu")
+
+
+@router.message(F.text == BUTTON_MY_GROUP, HasRole(Role.PUPIL))
+async def my_group(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+    """Shows a pupil their group and mentor."""
+    assert viewer.person is not None
+    groups = await active_groups_of(session, person_id=viewer.person.id)
+    if not groups:
+        text = _("Je zit nog niet in een groep. Je leerkracht zet je erin.")
+    else:
+        group = groups[0]
+        text = fill(_("Je zit in {group}."), group=group.name)
+        if group.mentors:
+            text += "\n" + fill(_("Je mentor: {mentors}"), mentors=names_list(list(group.mentors)))
+    await message.answer(text, reply_markup=main_menu(viewer))
+
+
+@router.message(F.text == BUTTON_MY_GROUPS, HasRole(Role.TEACHER))
+async def my_groups(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+    """Shows a teacher their groups with the number of pupils."""
+    assert viewer.person is not None
+    groups = await active_groups_of(session, person_id=viewer.person.id)
+    if not groups:
+        text = _("Je hebt nog geen groep. De beheerder van de school zet je in een groep.")
+    else:
+        lines = [_("Je groepen:")]
+        lines += [
+            bold(group.name) + " – " + _("aantal leerlingen: {count}").format(count=group.pupils)
+            for group in groups
+        ]
+        text = "\n".join(lines)
+    await message.answer(text, reply_markup=main_menu(viewer))
+
+
+@router.message(F.text == BUTTON_MY_CHILDREN, HasRole(Role.PARENT))
+async def my_children(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+    """Shows a parent which children they are linked to."""
+    assert viewer.person is not None
+    children = await children_of(session, parent_id=viewer.person.id)
+    if not children:
+        text = _("Er is nog geen kind aan je gekoppeld. Neem contact op met de school.")
+    else:
+        text = fill(
+            _("Je bent gekoppeld aan {children}."),
+            children=names_list([child.name for child in children]),
+        )
+    await message.answer(text, reply_markup=main_menu(viewer))
+
+
+@router.message(F.text == BUTTON_SCHOOL, HasRole(Role.ADMIN))
+async def school(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+    """Shows an admin how many people of each role have joined."""
+    assert viewer.person is not None
+    status = await school_status(session, school_id=viewer.person.school_id)
+    lines = [bold(status.school_name)]
+    for role in Role:
+        total = status.people.get(role, 0)
+        if total:
+            lines.append(
+                _("{role}: {linked} van {total} aangemeld").format(
+                    role=role_label(role).capitalize(),
+                    linked=status.linked.get(role, 0),
+                    total=total,
+                )
+            )
+    await message.answer("\n".join(lines), reply_markup=main_menu(viewer))
