@@ -15,9 +15,10 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.i18n import PortfolioI18n, ViewerLocaleMiddleware
+from bot.i18n import ViewerLocaleMiddleware, load_i18n
 from bot.middlewares import UpdateTransaction, ViewerMiddleware
 from bot.settings import Settings
 from handlers import get_routers
@@ -32,7 +33,7 @@ class App:
     session_factory: async_sessionmaker[AsyncSession]
     bot: Bot
     dispatcher: Dispatcher
-    i18n: PortfolioI18n
+    i18n: I18n
 
     async def close(self) -> None:
         await self.dispatcher.storage.close()
@@ -70,7 +71,7 @@ def build_app(settings: Settings, *, bot: Bot | None = None, token: str | None =
     # events_isolation: one update per user at a time, so two quick taps cannot both read the
     # same dialogue state and race each other.
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
-    i18n = PortfolioI18n(default_locale=settings.default_locale)
+    i18n = load_i18n(default_locale=settings.default_locale)
 
     dispatcher.update.outer_middleware(
         UpdateTransaction(session_factory, serialize=settings.is_sqlite)

@@ -52,7 +52,9 @@ def read_catalog(locale: str) -> Catalog:
 
 
 def locales() -> list[str]:
-    return sorted(path.parent.parent.name for path in LOCALES_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    return sorted(
+        path.parent.parent.name for path in LOCALES_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")
+    )
 
 
 def update() -> None:

@@ -1,14 +1,16 @@
 """Translations: gettext catalogs under locales/, compiled in memory from the .po files.
 
 The .po files are the single source of truth in git; compiling them at start-up (a few ms)
-means no stale .mo file can ever be shipped. `_` marks and translates a string now; `__` is the
+means no stale .mo file can ever be used. `_` marks and translates a string now; `__` is the
 lazy form for filters (reply-keyboard buttons are matched in the user's own language).
 """
 
 from __future__ import annotations
 
-import gettext
+import hashlib
 import io
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,30 +32,44 @@ DOMAIN = "messages"
 __all__ = [
     "DOMAIN",
     "LOCALES_DIR",
-    "PortfolioI18n",
     "ViewerLocaleMiddleware",
     "_",
     "__",
     "current_locale",
+    "load_i18n",
     "use_locale",
 ]
 
 
-class PortfolioI18n(I18n):
-    def __init__(self, *, path: Path = LOCALES_DIR, default_locale: str = "nl") -> None:
-        super().__init__(path=path, default_locale=default_locale, domain=DOMAIN)
+def load_i18n(*, path: Path = LOCALES_DIR, default_locale: str = "nl") -> I18n:
+    """Compile the .po files and load them into aiogram's I18n.
 
-    def find_locales(self) -> dict[str, gettext.GNUTranslations]:
-        translations: dict[str, gettext.GNUTranslations] = {}
-        for po_path in sorted(self.path.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
-            locale = po_path.parent.parent.name
-            with po_path.open("rb") as po_file:
-                catalog = read_po(po_file, locale=locale)
-            buffer = io.BytesIO()
-            write_mo(buffer, catalog, use_fuzzy=False)
-            buffer.seek(0)
-            translations[locale] = gettext.GNUTranslations(buffer)
-        return translations
+    aiogram's I18n reads .mo files from a folder and must not be subclassed (its "current
+    instance" lookup is per class), so the catalogs are compiled into a cache folder named by
+    the hash of the .po files: a changed catalog gets a fresh folder, an unchanged one is reused.
+    """
+    po_files = sorted(path.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    digest = hashlib.sha256()
+    for po_path in po_files:
+        digest.update(po_path.parent.parent.name.encode())
+        digest.update(po_path.read_bytes())
+    compiled = Path(tempfile.gettempdir()) / f"portfolio-bot-locales-{digest.hexdigest()[:16]}"
+    for po_path in po_files:
+        locale = po_path.parent.parent.name
+        mo_path = compiled / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        if mo_path.exists():
+            continue
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=locale)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog, use_fuzzy=False)
+        mo_path.parent.mkdir(parents=True, exist_ok=True)
+        # Written under a temporary name and renamed: a second process starting at the same
+        # moment never reads half a file.
+        partial = mo_path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(buffer.getvalue())
+        partial.replace(mo_path)
+    return I18n(path=compiled, default_locale=default_locale, domain=DOMAIN)
 
 
 def pick_locale(viewer: Viewer | None, user: User | None, available: set[str], default: str) -> str:

@@ -32,8 +32,6 @@ from storage.accounts import Viewer, active_groups_of, children_of, load_viewer
 from storage.invites import RedeemOutcome, looks_like_code, redeem_invite
 from storage.models import Role
 
-router = Router(name="onboarding")
-
 
 class Onboarding(StatesGroup):
     waiting_for_code = State()
@@ -145,7 +143,6 @@ async def welcome_text(session: AsyncSession, viewer: Viewer) -> str:
     )
 
 
-@router.message(Onboarding.waiting_for_code, F.text)
 async def code_typed(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
@@ -165,7 +162,13 @@ async def code_typed(
     await use_code(message, state, session, settings, message.text)
 
 
-@router.message(Onboarding.waiting_for_code)
 async def not_text(message: Message) -> None:
     """A photo, sticker or voice message while we wait for the code."""
     await message.answer(_("Stuur je code als tekst, zoals {example}.").format(example="ABCD-EFGH"))
+
+
+def build_router() -> Router:
+    router = Router(name="onboarding")
+    router.message.register(code_typed, Onboarding.waiting_for_code, F.text)
+    router.message.register(not_text, Onboarding.waiting_for_code)
+    return router

@@ -1,5 +1,8 @@
 """All routers, assembled in one place.
 
+Routers are built per app (each module's `build_router`), not at import time: an aiogram
+router can belong to one dispatcher only, and tests and the demo build several apps.
+
 Personal data lives only in private chats: every feature router hangs under `private`, whose
 filter drops updates from groups and channels; `group_chat` answers those with a pointer.
 The fallback router comes last so that it only sees what nothing else took.
@@ -22,10 +25,10 @@ def get_routers() -> list[Router]:
             else F.message.chat.type == "private"
         )
     private.include_routers(
-        common.router,  # /annuleer and /taal before any dialogue step
-        start.router,
-        onboarding.router,
-        menu.router,
-        fallback.router,
+        common.build_router(),  # /annuleer and /taal before any dialogue step
+        start.build_router(),
+        onboarding.build_router(),
+        menu.build_router(),
+        fallback.build_router(),
     )
-    return [errors.router, group_chat.router, private]
+    return [errors.build_router(), group_chat.build_router(), private]

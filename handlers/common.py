@@ -24,8 +24,6 @@ from bot.texts import fill, role_label
 from storage.accounts import Viewer, load_viewer, set_language, switch_person
 from storage.models import Role
 
-router = Router(name="common")
-
 
 def help_text(viewer: Viewer) -> str:
     role = viewer.person.role if viewer.person else None
@@ -52,14 +50,11 @@ def help_text(viewer: Viewer) -> str:
     return "\n".join(lines)
 
 
-@router.message(Command("help", "hulp"))
-@router.message(F.text == BUTTON_HELP)
 async def show_help(message: Message, viewer: Viewer) -> None:
     """Explains what this user can do here."""
     await message.answer(help_text(viewer), reply_markup=main_menu(viewer))
 
 
-@router.message(Command("annuleer", "cancel", "stop"))
 async def cancel(message: Message, state: FSMContext, viewer: Viewer) -> None:
     """Stops any dialogue; what was already saved stays saved."""
     if await state.get_state() is None:
@@ -69,8 +64,6 @@ async def cancel(message: Message, state: FSMContext, viewer: Viewer) -> None:
     await message.answer(_("Oké, gestopt."), reply_markup=main_menu(viewer))
 
 
-@router.message(Command("taal", "language"))
-@router.message(F.text == BUTTON_LANGUAGE)
 async def choose_language(message: Message, viewer: Viewer) -> None:
     """Offers the languages the bot speaks."""
     await message.answer(
@@ -79,7 +72,6 @@ async def choose_language(message: Message, viewer: Viewer) -> None:
     )
 
 
-@router.callback_query(LanguageChoice.filter())
 async def language_chosen(
     query: CallbackQuery, callback_data: LanguageChoice, session: AsyncSession
 ) -> None:
@@ -98,8 +90,6 @@ async def language_chosen(
             await query.message.answer(_("Kies iets uit het menu."), reply_markup=main_menu(viewer))
 
 
-@router.message(Command("wissel", "switch"))
-@router.message(F.text == BUTTON_SWITCH)
 async def choose_person(message: Message, viewer: Viewer) -> None:
     """Lets someone with several roles (a teacher who is also a parent) pick one."""
     if len(viewer.persons) < 2:
@@ -108,7 +98,6 @@ async def choose_person(message: Message, viewer: Viewer) -> None:
     await message.answer(_("Als wie wil je verder?"), reply_markup=person_keyboard(viewer))
 
 
-@router.callback_query(PersonChoice.filter())
 async def person_chosen(
     query: CallbackQuery, callback_data: PersonChoice, session: AsyncSession, state: FSMContext
 ) -> None:
@@ -131,3 +120,17 @@ async def person_chosen(
     if isinstance(query.message, Message):
         await query.message.edit_text(text)
         await query.message.answer(_("Kies iets uit het menu."), reply_markup=main_menu(viewer))
+
+
+def build_router() -> Router:
+    router = Router(name="common")
+    router.message.register(show_help, Command("help", "hulp"))
+    router.message.register(show_help, F.text == BUTTON_HELP)
+    router.message.register(cancel, Command("annuleer", "cancel", "stop"))
+    router.message.register(choose_language, Command("taal", "language"))
+    router.message.register(choose_language, F.text == BUTTON_LANGUAGE)
+    router.callback_query.register(language_chosen, LanguageChoice.filter())
+    router.message.register(choose_person, Command("wissel", "switch"))
+    router.message.register(choose_person, F.text == BUTTON_SWITCH)
+    router.callback_query.register(person_chosen, PersonChoice.filter())
+    return router

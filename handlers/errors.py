@@ -6,15 +6,14 @@ import logging
 
 from aiogram import Router
 from aiogram.types import ErrorEvent
+from aiogram.utils.i18n import I18n
 
-from bot.i18n import PortfolioI18n, _, pick_locale
+from bot.i18n import _, pick_locale
 
 log = logging.getLogger(__name__)
-router = Router(name="errors")
 
 
-@router.errors()
-async def unexpected_error(event: ErrorEvent, i18n_core: PortfolioI18n) -> None:
+async def unexpected_error(event: ErrorEvent, i18n_core: I18n) -> None:
     """Logs the error (never the message text) and apologises in the user's language."""
     update = event.update
     log.error(
@@ -38,3 +37,9 @@ async def unexpected_error(event: ErrorEvent, i18n_core: PortfolioI18n) -> None:
         await event.update.bot.send_message(message.chat.id, text)  # type: ignore[union-attr]
     except Exception:  # the error may be Telegram itself being unreachable
         log.warning("could not tell user about the failed update %s", update.update_id)
+
+
+def build_router() -> Router:
+    router = Router(name="errors")
+    router.errors.register(unexpected_error)
+    return router

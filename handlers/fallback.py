@@ -14,10 +14,7 @@ from conversations.onboarding import ask_for_code, use_code
 from storage.accounts import Viewer
 from storage.invites import looks_like_code
 
-router = Router(name="fallback")
 
-
-@router.message(F.text)
 async def unknown_text(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings, viewer: Viewer
 ) -> None:
@@ -35,7 +32,6 @@ async def unknown_text(
     )
 
 
-@router.message()
 async def unknown_message(message: Message, viewer: Viewer) -> None:
     """Stickers, polls, locations and the like."""
     await message.answer(
@@ -44,7 +40,14 @@ async def unknown_message(message: Message, viewer: Viewer) -> None:
     )
 
 
-@router.callback_query()
 async def stale_button(query: CallbackQuery) -> None:
     """A button of an old message, or callback data that was tampered with."""
     await query.answer(_("Deze knop werkt niet meer. Kies opnieuw uit het menu."), show_alert=True)
+
+
+def build_router() -> Router:
+    router = Router(name="fallback")
+    router.message.register(unknown_text, F.text)
+    router.message.register(unknown_message)
+    router.callback_query.register(stale_button)
+    return router

@@ -19,10 +19,7 @@ from handlers.filters import HasRole
 from storage.accounts import Viewer, active_groups_of, children_of, school_status
 from storage.models import Role
 
-router = Router(name="menu")
 
-
-@router.message(F.text == BUTTON_MY_GROUP, HasRole(Role.PUPIL))
 async def my_group(message: Message, session: AsyncSession, viewer: Viewer) -> None:
     """Shows a pupil their group and mentor."""
     assert viewer.person is not None
@@ -37,7 +34,6 @@ async def my_group(message: Message, session: AsyncSession, viewer: Viewer) -> N
     await message.answer(text, reply_markup=main_menu(viewer))
 
 
-@router.message(F.text == BUTTON_MY_GROUPS, HasRole(Role.TEACHER))
 async def my_groups(message: Message, session: AsyncSession, viewer: Viewer) -> None:
     """Shows a teacher their groups with the number of pupils."""
     assert viewer.person is not None
@@ -54,7 +50,6 @@ async def my_groups(message: Message, session: AsyncSession, viewer: Viewer) -> 
     await message.answer(text, reply_markup=main_menu(viewer))
 
 
-@router.message(F.text == BUTTON_MY_CHILDREN, HasRole(Role.PARENT))
 async def my_children(message: Message, session: AsyncSession, viewer: Viewer) -> None:
     """Shows a parent which children they are linked to."""
     assert viewer.person is not None
@@ -69,7 +64,6 @@ async def my_children(message: Message, session: AsyncSession, viewer: Viewer) -
     await message.answer(text, reply_markup=main_menu(viewer))
 
 
-@router.message(F.text == BUTTON_SCHOOL, HasRole(Role.ADMIN))
 async def school(message: Message, session: AsyncSession, viewer: Viewer) -> None:
     """Shows an admin how many people of each role have joined."""
     assert viewer.person is not None
@@ -86,3 +80,12 @@ async def school(message: Message, session: AsyncSession, viewer: Viewer) -> Non
                 )
             )
     await message.answer("\n".join(lines), reply_markup=main_menu(viewer))
+
+
+def build_router() -> Router:
+    router = Router(name="menu")
+    router.message.register(my_group, F.text == BUTTON_MY_GROUP, HasRole(Role.PUPIL))
+    router.message.register(my_groups, F.text == BUTTON_MY_GROUPS, HasRole(Role.TEACHER))
+    router.message.register(my_children, F.text == BUTTON_MY_CHILDREN, HasRole(Role.PARENT))
+    router.message.register(school, F.text == BUTTON_SCHOOL, HasRole(Role.ADMIN))
+    return router

@@ -13,10 +13,7 @@ from bot.settings import Settings
 from conversations.onboarding import ask_for_code, use_code, welcome_text
 from storage.accounts import Viewer
 
-router = Router(name="start")
 
-
-@router.message(CommandStart())
 async def start(
     message: Message,
     command: CommandObject,
@@ -34,3 +31,9 @@ async def start(
         await message.answer(await welcome_text(session, viewer), reply_markup=main_menu(viewer))
     else:
         await ask_for_code(message, state)
+
+
+def build_router() -> Router:
+    router = Router(name="start")
+    router.message.register(start, CommandStart())
+    return router

@@ -1,4 +1,4 @@
-"""End-to-end harness: the real app (aiogram, middlewares, database) polling the sandbox over HTTP."""
+"""End-to-end harness: the real app (aiogram, middlewares, database) polling the sandbox."""
 
 from __future__ import annotations
 

@@ -33,9 +33,9 @@ async def test_a_redelivered_update_is_handled_once(running_bot, telegram, sessi
     await user.wait_for_reply(count=1)
     async with session_factory() as session:
         count = await session.scalar(
-            select(func.count()).select_from(ProcessedUpdate).where(
-                ProcessedUpdate.update_id == 987654
-            )
+            select(func.count())
+            .select_from(ProcessedUpdate)
+            .where(ProcessedUpdate.update_id == 987654)
         )
     assert count == 1
     bot_messages = [m for m in await user.messages() if m.get("from", {}).get("is_bot")]
