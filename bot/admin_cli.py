@@ -1,0 +1,354 @@
+"""The admin commands of `portfolio-bot`: create a school, import people and goal sets, and
+issue a fresh invite code.
+
+Each command checks that the database is migrated, does its work in one transaction and
+commits only when everything succeeded. Invite codes are secrets (a code gives access to a
+pupil's portfolio), so they go to a file when `--codes-out` is given and are never echoed then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import UserError
+from bot.settings import SUPPORTED_LOCALES, Settings
+from storage import migrate
+from storage.db import create_engine, create_sessionmaker
+from storage.importing import (
+    GoalSetImportResult,
+    ImportFileError,
+    IssuedCode,
+    PeopleImportResult,
+    import_goal_set,
+    import_people,
+)
+from storage.models import School
+from storage.schools import (
+    NoSchoolYetError,
+    PersonInvite,
+    SchoolAmbiguousError,
+    SchoolError,
+    create_school,
+    current_school_year,
+    find_school,
+    invite_person,
+    parse_school_year,
+)
+
+if TYPE_CHECKING:
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+T = TypeVar("T")
+
+CODES_COLUMNS = ("external_id", "name", "role", "code")
+# Long lists (last year's leavers) would bury the summary; the rest is counted.
+MAX_LISTED = 20
+
+
+def register(commands: Subcommands) -> None:
+    school = commands.add_parser("school", help="create a school")
+    school_commands = school.add_subparsers(dest="school_command", required=True, metavar="ACTION")
+    create = school_commands.add_parser("create", help="create a school")
+    create.add_argument("name", metavar="NAME")
+    create.add_argument("--timezone", help="time zone (default: the TIMEZONE setting)")
+    create.add_argument(
+        "--locale",
+        choices=SUPPORTED_LOCALES,
+        help="the bot's language for the school (default: the DEFAULT_LOCALE setting)",
+    )
+    create.set_defaults(handler=_school_create)
+
+    importing = commands.add_parser("import", help="import people or a goal set from CSV")
+    import_commands = importing.add_subparsers(dest="import_command", required=True, metavar="WHAT")
+    people = import_commands.add_parser(
+        "people",
+        help="import the whole school for one school year (all or nothing)",
+        description="Columns: external_id,role,name,group,language,children. Re-importing "
+        "changes only what differs; people missing from the file are kept without a group.",
+    )
+    people.add_argument("file", metavar="FILE", type=Path)
+    people.add_argument("--school", metavar="NAME", help="needed when there are several schools")
+    people.add_argument(
+        "--school-year", metavar="YYYY-YYYY", help="default: the current school year"
+    )
+    people.add_argument(
+        "--codes-out",
+        metavar="FILE.csv",
+        type=Path,
+        help="write the invite codes issued to this file (external_id,name,role,code)",
+    )
+    people.add_argument("--force", action="store_true", help="overwrite an existing codes file")
+    people.set_defaults(handler=_import_people)
+
+    goals = import_commands.add_parser(
+        "goals",
+        help="import or update a goal set",
+        description="Columns: learning_line,code,goal[,after] or, for a rubric, "
+        "learning_line,code,goal,level,descriptor with one row per level.",
+    )
+    goals.add_argument("file", metavar="FILE", type=Path)
+    goals.add_argument("--school", metavar="NAME", help="needed when there are several schools")
+    goals.add_argument("--name", help="the goal set's name (default: from the file name)")
+    goals.set_defaults(handler=_import_goals)
+
+    invite = commands.add_parser(
+        "invite", help="issue a fresh invite code for one person (earlier unused codes stop)"
+    )
+    invite.add_argument("external_id", metavar="EXTERNAL_ID")
+    invite.add_argument("--school", metavar="NAME", help="needed when there are several schools")
+    invite.set_defaults(handler=_invite)
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+async def _school_create(settings: Settings, args: argparse.Namespace) -> int:
+    timezone = args.timezone or settings.timezone
+    locale = args.locale or settings.default_locale
+
+    async def work(session: AsyncSession) -> School:
+        return await create_school(session, name=args.name, timezone=timezone, locale=locale)
+
+    school = await _in_transaction(settings, work)
+    print(
+        f'Created school "{school.name}" (time zone {school.timezone}, language {school.locale}).'
+    )
+    return 0
+
+
+async def _import_people(settings: Settings, args: argparse.Namespace) -> int:
+    codes_out: Path | None = args.codes_out
+    if codes_out is not None:
+        _check_codes_target(codes_out, force=args.force)
+    school_year = _school_year_argument(args.school_year)
+    staged: Path | None = None
+
+    async def work(session: AsyncSession) -> tuple[School, PeopleImportResult]:
+        nonlocal staged
+        school = await _school(session, args.school)
+        result = await import_people(
+            session,
+            school=school,
+            path=args.file,
+            school_year=school_year or current_school_year(_now(school).date()),
+            invite_valid_for=timedelta(days=settings.invite_valid_days),
+        )
+        if codes_out is not None and result.codes:
+            # Written before the commit: if the codes cannot be saved, nothing is imported,
+            # and no one ends up with codes that only exist as hashes.
+            staged = _stage_codes(codes_out, result.codes)
+        return school, result
+
+    try:
+        school, result = await _in_transaction(settings, work)
+    except BaseException:
+        if staged is not None:
+            _discard(staged)
+        raise
+    if staged is not None and codes_out is not None:
+        _publish(staged, codes_out)
+
+    _print_people_summary(args.file, school, result, codes_out)
+    if result.codes and codes_out is None:
+        print(
+            "warning: invite codes are secret: anyone with a code can sign in as that person. "
+            "Use --codes-out FILE.csv to write them to a file instead.",
+            file=sys.stderr,
+        )
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(CODES_COLUMNS)
+        writer.writerows(_code_rows(result.codes))
+    return 0
+
+
+async def _import_goals(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> GoalSetImportResult:
+        school = await _school(session, args.school)
+        return await import_goal_set(session, school=school, path=args.file, name=args.name)
+
+    result = await _in_transaction(settings, work)
+    _print_goals_summary(args.file, result)
+    return 0
+
+
+async def _invite(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> tuple[School, PersonInvite]:
+        school = await _school(session, args.school)
+        issued = await invite_person(
+            session,
+            school=school,
+            external_id=args.external_id,
+            valid_for=timedelta(days=settings.invite_valid_days),
+        )
+        return school, issued
+
+    school, issued = await _in_transaction(settings, work)
+    person = issued.person
+    who = f"{person.display_name} ({person.role}, {person.external_id})"
+    print(f"Invite code for {who}: {issued.code}")
+    print(f"Valid until {_local(issued.expires_at, school)}. Earlier unused codes no longer work.")
+    if issued.had_account:
+        print(
+            f"{person.display_name} already has a Telegram account linked; redeeming this code "
+            "moves them to the account that redeems it."
+        )
+    return 0
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    # Alembic logs its set-up at INFO on every check, which buries the command's own output.
+    alembic_logger = logging.getLogger("alembic")
+    level = alembic_logger.level
+    alembic_logger.setLevel(max(level, logging.WARNING))
+    try:
+        await migrate.ensure_current(settings.database_url)
+    finally:
+        alembic_logger.setLevel(level)
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            try:
+                async with session.begin():
+                    return await work(session)
+            except (SchoolError, ImportFileError) as error:
+                raise UserError(str(error)) from None
+    finally:
+        await engine.dispose()
+
+
+async def _school(session: AsyncSession, name: str | None) -> School:
+    try:
+        return await find_school(session, name=name)
+    except NoSchoolYetError as error:
+        raise UserError(f"{error} with `portfolio-bot school create NAME`") from None
+    except SchoolAmbiguousError as error:
+        raise UserError(f"{error} with --school NAME") from None
+
+
+def _school_year_argument(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return parse_school_year(value)
+    except SchoolError as error:
+        raise UserError(str(error)) from None
+
+
+def _check_codes_target(path: Path, *, force: bool) -> None:
+    """Refuse before importing: afterwards the codes would exist only as hashes."""
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; give a file name for the codes")
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; use --force to overwrite it")
+    if not path.parent.is_dir():
+        raise UserError(f"cannot write {path}: the directory {path.parent} does not exist")
+
+
+def _stage_codes(target: Path, codes: Sequence[IssuedCode]) -> Path:
+    """Write the codes next to `target` under a temporary name, readable by the owner only."""
+    descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(CODES_COLUMNS)
+            writer.writerows(_code_rows(codes))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    return Path(name)
+
+
+def _discard(staged: Path) -> None:
+    staged.unlink(missing_ok=True)
+
+
+def _publish(staged: Path, target: Path) -> None:
+    try:
+        staged.replace(target)
+    except OSError as error:
+        raise UserError(
+            f"the import is saved, but {target} could not be written ({error.strerror}); "
+            f"the codes are in {staged}"
+        ) from None
+
+
+def _code_rows(codes: Sequence[IssuedCode]) -> list[tuple[str, str, str, str]]:
+    return [(code.external_id, code.name, code.role.value, code.code) for code in codes]
+
+
+def _now(school: School) -> datetime:
+    return datetime.now(ZoneInfo(school.timezone))
+
+
+def _local(moment: datetime, school: School) -> str:
+    return f"{moment.astimezone(ZoneInfo(school.timezone)):%Y-%m-%d %H:%M} ({school.timezone})"
+
+
+def _listed(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    more = len(items) - MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _print_people_summary(
+    file: Path, school: School, result: PeopleImportResult, codes_out: Path | None
+) -> None:
+    print(f'Imported {file.name} into "{school.name}" for school year {result.school_year}.')
+    if not result.changed:
+        print("Nothing changed: the school already matches the file.")
+    people = result.people
+    print(
+        f"People: {people.created} new, {people.updated} updated, {people.unchanged} unchanged. "
+        f"Groups: {result.groups_created} new. Memberships: {result.memberships_started} "
+        f"started, {result.memberships_ended} ended. "
+        f"Guardianships: {result.guardianships_created} new."
+    )
+    if result.mentors_changed:
+        print(f"Mentors changed: {result.mentors_changed}.")
+    if result.codes and result.codes_expire_at is not None:
+        until = _local(result.codes_expire_at, school)
+        where = f"; written to {codes_out}" if codes_out is not None else ""
+        print(f"Invite codes: {len(result.codes)} issued, valid until {until}{where}.")
+    else:
+        print("Invite codes: none issued (everyone has a linked account or a valid code).")
+    if result.not_in_file:
+        people_list = [f"{p.external_id} {p.name} ({p.role})" for p in result.not_in_file]
+        print(f"Not in this file, kept without a group: {_listed(people_list)}.")
+    if result.guardianships_not_in_file:
+        pairs = [f"{parent} of {pupil}" for parent, pupil in result.guardianships_not_in_file]
+        print(f"Guardianships not in this file, kept: {_listed(pairs)}.")
+
+
+def _print_goals_summary(file: Path, result: GoalSetImportResult) -> None:
+    state = "new" if result.created else "existing"
+    kind = "rubric" if result.has_rubric else "goal list"
+    print(f'Imported {file.name} into {state} goal set "{result.name}" ({kind}).')
+    if not result.changed:
+        print("Nothing changed: the goal set already matches the file.")
+    goals, lines = result.goals, result.learning_lines
+    print(
+        f"Goals: {goals.created} new, {goals.updated} updated, {goals.unchanged} unchanged. "
+        f"Learning lines: {lines.created} new, {lines.updated} updated, "
+        f"{lines.unchanged} unchanged. Prerequisites: {result.prerequisites}."
+    )
+    if result.has_rubric:
+        print(f"Rubric levels: {', '.join(result.levels)}.")
+    if result.not_in_file:
+        print(f"Goals not in this file, kept: {_listed(result.not_in_file)}.")
