@@ -69,13 +69,14 @@ async def _poll(app: App) -> None:
     )
 
 
-async def _serve_webhook(app: App) -> None:
+def build_webhook_app(app: App, *, secret: str) -> web.Application:
+    """The aiohttp application that receives Telegram's updates (one per replica)."""
     settings = app.settings
     if not settings.webhook_url:
         raise UserError(
             "Setting WEBHOOK_URL is needed for --webhook: the public https address of this bot."
         )
-    secret = settings.webhook_secret or secrets.token_urlsafe(32)
+    webhook_url = f"{settings.webhook_url}{WEBHOOK_PATH}"
     web_app = web.Application()
     web_app.router.add_get("/healthz", _healthz)
     SimpleRequestHandler(dispatcher=app.dispatcher, bot=app.bot, secret_token=secret).register(
@@ -84,16 +85,24 @@ async def _serve_webhook(app: App) -> None:
     setup_application(web_app, app.dispatcher, bot=app.bot)
 
     async def register_webhook(_app: web.Application) -> None:
-        # Every replica sets the same URL; setting it again changes nothing.
+        # Every replica sets the same URL and secret; setting it again changes nothing.
         await app.bot.set_webhook(
-            f"{settings.webhook_url}{WEBHOOK_PATH}",
+            webhook_url,
             secret_token=secret,
             allowed_updates=app.dispatcher.resolve_used_update_types(),
         )
         await announce_commands(app)
 
     web_app.on_startup.append(register_webhook)
-    runner = web.AppRunner(web_app)
+    return web_app
+
+
+async def _serve_webhook(app: App) -> None:
+    settings = app.settings
+    # Replicas must share one secret, or Telegram's deliveries to all but the last one that
+    # registered would be refused: a random secret only suits a single process.
+    secret = settings.webhook_secret or secrets.token_urlsafe(32)
+    runner = web.AppRunner(build_webhook_app(app, secret=secret))
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
     await site.start()

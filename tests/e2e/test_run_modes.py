@@ -1,0 +1,126 @@
+"""The other ways to run: a webhook server, Redis for dialogue state, and the real command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+
+import pytest
+import redis.asyncio as redis
+from aiohttp import web
+
+from bot.app import build_app
+from bot.runner import SANDBOX_TOKEN, build_webhook_app
+from bot.settings import Settings
+from sandbox import SandboxClient
+from tests.e2e.conftest import TOKEN, RunningBot
+from tests.factories import DemoSchool
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_webhook_mode_handles_a_pupil_joining(
+    settings: Settings, telegram: SandboxClient, school: DemoSchool
+):
+    port = free_port()
+    webhook_settings = settings.model_copy(update={"webhook_url": f"http://127.0.0.1:{port}"})
+    app = build_app(webhook_settings, token=TOKEN)
+    runner = web.AppRunner(build_webhook_app(app, secret="a-shared-secret"))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        pupil = await telegram.create_user("Sam")
+        await pupil.send_text(f"/start {school.codes['P1']}")
+        [welcome] = await pupil.wait_for_reply()
+        assert "Sam de Vries" in welcome["text"]
+        assert pupil.reply_keyboard() == [["👥 Mijn groep"], ["❓ Hulp", "🌐 Taal"]]
+    finally:
+        await runner.cleanup()
+        await app.close()
+
+
+async def redis_or_skip() -> redis.Redis:
+    client = redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (OSError, redis.ConnectionError):
+        await client.aclose()
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    return client
+
+
+async def test_redis_dialogue_state_survives_a_restart(
+    settings: Settings, telegram: SandboxClient, school: DemoSchool
+):
+    client = await redis_or_skip()
+    bot_id = TOKEN.split(":")[0]
+    pattern = f"fsm:{bot_id}:*"
+
+    async def forget() -> None:
+        async for key in client.scan_iter(match=pattern):
+            await client.delete(key)
+
+    await forget()
+    bot = RunningBot(settings.model_copy(update={"redis_url": REDIS_URL}))
+    await bot.start()
+    try:
+        pupil = await telegram.create_user("Noor")
+        await pupil.send_text("/start")
+        await pupil.wait_for_reply()
+        assert [key async for key in client.scan_iter(match=pattern)]
+        await bot.restart()
+        await pupil.send_text("hallo")
+        [hint] = await pupil.wait_for_reply()
+        assert "lijkt niet op een code" in hint["text"]
+    finally:
+        await bot.stop()
+        await forget()
+        await client.aclose()
+
+
+async def test_the_run_command_without_a_token_serves_the_sandbox(tmp_path):
+    """`portfolio-bot run` as README starts it: migrates, starts the sandbox, answers /start."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "SANDBOX_PORT": str(port),
+        "MEDIA_DIR": str(tmp_path / "media"),
+    }
+    env.pop("BOT_TOKEN", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        assert process.stdout is not None
+        url = f"http://127.0.0.1:{port}"
+        seen: list[str] = []
+        while not any(url in line for line in seen):
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+            assert line, f"the bot stopped before serving the sandbox: {seen}"
+            seen.append(line.decode())
+        async with SandboxClient(f"http://127.0.0.1:{port}", SANDBOX_TOKEN) as client:
+            user = await client.create_user("Daan")
+            await user.send_text("/start")
+            [ask] = await user.wait_for_reply(timeout=15)
+            assert "ABCD-EFGH" in ask["text"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.wait(), timeout=15)
+    assert process.returncode == 0
