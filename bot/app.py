@@ -6,7 +6,7 @@ the very same app with `build_app`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -18,6 +18,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.clock import Clock
 from bot.i18n import ViewerLocaleMiddleware, load_i18n
 from bot.middlewares import UpdateTransaction, ViewerMiddleware
 from bot.settings import Settings
@@ -34,6 +35,8 @@ class App:
     bot: Bot
     dispatcher: Dispatcher
     i18n: I18n
+    # School time (real time, or moved in the demo); see bot.clock.
+    clock: Clock = field(default_factory=Clock)
 
     async def close(self) -> None:
         await self.dispatcher.storage.close()
@@ -62,7 +65,13 @@ def _fsm_backend(
     return SqlStorage(session_factory, key_builder=key_builder), SimpleEventIsolation()
 
 
-def build_app(settings: Settings, *, bot: Bot | None = None, token: str | None = None) -> App:
+def build_app(
+    settings: Settings,
+    *,
+    bot: Bot | None = None,
+    token: str | None = None,
+    clock: Clock | None = None,
+) -> App:
     engine = create_engine(settings.database_url)
     session_factory = create_sessionmaker(engine)
     if bot is None:
@@ -82,4 +91,6 @@ def build_app(settings: Settings, *, bot: Bot | None = None, token: str | None =
     dispatcher["settings"] = settings
     dispatcher["session_factory"] = session_factory
     dispatcher["i18n_core"] = i18n
-    return App(settings, engine, session_factory, bot, dispatcher, i18n)
+    clock = clock or Clock(settings.timezone)
+    dispatcher["clock"] = clock
+    return App(settings, engine, session_factory, bot, dispatcher, i18n, clock)

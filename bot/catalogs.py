@@ -20,7 +20,7 @@ from bot.settings import PROJECT_ROOT
 
 SOURCE_DIRS = ("bot", "handlers", "conversations", "scheduler", "storage")
 SOURCE_LOCALE = "nl"
-KEYWORDS = {"_": None, "__": None, "gettext": None, "lazy_gettext": None}
+KEYWORDS = {"_": None, "__": None, "ngettext": (1, 2), "lazy_gettext": None}
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
 
@@ -71,6 +71,7 @@ def update() -> None:
         if locale == SOURCE_LOCALE:
             for message in catalog:
                 if message.id:
+                    # Dutch is the source: its text is the message itself (both plural forms).
                     message.string = message.id
         with path.open("wb") as file:
             write_po(file, catalog, sort_output=True, width=100, ignore_obsolete=True)
@@ -83,17 +84,26 @@ def problems() -> list[str]:
     for locale in locales():
         catalog = read_catalog(locale)
         ids = {message.id for message in catalog if message.id}
-        found += [f"{locale}: missing {text!r}" for text in sorted(code_ids - ids)]
-        found += [f"{locale}: not in code any more {text!r}" for text in sorted(ids - code_ids)]
+        found += [f"{locale}: missing {text!r}" for text in sorted(code_ids - ids, key=str)]
+        found += [
+            f"{locale}: not in code any more {text!r}" for text in sorted(ids - code_ids, key=str)
+        ]
         for message in catalog:
             if not message.id:
                 continue
-            if not message.string:
+            sources = message.id if isinstance(message.id, tuple) else (message.id,)
+            forms = message.string if isinstance(message.string, tuple) else (message.string,)
+            if not all(forms):
                 found.append(f"{locale}: untranslated {message.id!r}")
             elif message.fuzzy:
                 found.append(f"{locale}: fuzzy {message.id!r}")
-            elif set(_PLACEHOLDER.findall(str(message.id))) != set(
-                _PLACEHOLDER.findall(str(message.string))
-            ):
+            elif not _same_placeholders(sources, forms):
                 found.append(f"{locale}: placeholders differ in {message.id!r}")
     return found
+
+
+def _same_placeholders(sources: tuple[str, ...], forms: tuple[str, ...]) -> bool:
+    """The translation uses the source's placeholders; a singular form may leave {count} out."""
+    wanted = set(_PLACEHOLDER.findall(sources[-1]))
+    used = [set(_PLACEHOLDER.findall(form)) for form in forms]
+    return used[-1] == wanted and all(placeholders <= wanted for placeholders in used)

@@ -36,6 +36,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
+    demo = commands.add_parser(
+        "demo",
+        help="try the bot in a browser: a demo school, the local sandbox and its chat page",
+        description="Seeds a demo school in its own database (demo.db next to the configured "
+        "SQLite database, data/demo.db by default), starts the local Telegram sandbox and the "
+        "bot against it, and prints the address of a chat page where you can be any pupil, "
+        "teacher or parent of the demo school.",
+    )
+    demo.add_argument(
+        "--keep", action="store_true", help="continue the existing demo instead of a fresh one"
+    )
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port of the sandbox and its page (default: the SANDBOX_PORT setting, 8081)",
+    )
+    demo.set_defaults(handler=_demo)
+
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="migrate to the newest schema").set_defaults(
@@ -64,9 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runner import run_bot
 
-    if not args.no_migrate:
+    # Without a token run_bot runs the demo, whose own database is migrated there; the
+    # configured database is left alone.
+    if not args.no_migrate and not settings.uses_sandbox:
         await migrate.upgrade(settings.database_url)
     await run_bot(settings, webhook=args.webhook)
+    return 0
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    port = settings.sandbox_port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port {port} is not a port number (0-65535)")
+    await run_demo(settings, keep=args.keep, port=port)
     return 0
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aiogram.types import TelegramObject, User
-from aiogram.utils.i18n import I18n, I18nMiddleware, get_i18n
+from aiogram.utils.i18n import I18n, I18nMiddleware, get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from babel.messages.mofile import write_mo
@@ -37,6 +37,7 @@ __all__ = [
     "__",
     "current_locale",
     "load_i18n",
+    "ngettext",
     "use_locale",
 ]
 

@@ -39,21 +39,29 @@ BUTTON_MY_GROUP = __("👥 Mijn groep")
 BUTTON_MY_GROUPS = __("👥 Mijn groepen")
 BUTTON_MY_CHILDREN = __("👨‍👩‍👧 Mijn kinderen")
 BUTTON_SCHOOL = __("🏫 School")
+BUTTON_REFLECT = __("✍️ Reflectie")
+BUTTON_WEEK_PLAN = __("📅 Weekplan")
+BUTTON_MY_GOALS = __("🎯 Mijn doelen")
+BUTTON_LOOK_BACK = __("🔙 Terugkijken")
 
 
 def main_menu(viewer: Viewer) -> ReplyKeyboardMarkup | None:
     if viewer.person is None:
         return None
-    first_row = {
-        Role.PUPIL: [BUTTON_MY_GROUP],
-        Role.TEACHER: [BUTTON_MY_GROUPS],
-        Role.PARENT: [BUTTON_MY_CHILDREN],
-        Role.ADMIN: [BUTTON_SCHOOL],
+    role_rows = {
+        Role.PUPIL: [
+            [BUTTON_REFLECT, BUTTON_WEEK_PLAN],
+            [BUTTON_MY_GOALS, BUTTON_LOOK_BACK],
+            [BUTTON_MY_GROUP],
+        ],
+        Role.TEACHER: [[BUTTON_MY_GROUPS]],
+        Role.PARENT: [[BUTTON_MY_CHILDREN]],
+        Role.ADMIN: [[BUTTON_SCHOOL]],
     }[viewer.person.role]
     last_row = [BUTTON_HELP, BUTTON_LANGUAGE]
     if len(viewer.persons) > 1:
         last_row.append(BUTTON_SWITCH)
-    rows = [first_row, last_row]
+    rows = [*role_rows, last_row]
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=str(label)) for label in row] for row in rows],
         resize_keyboard=True,

@@ -1,4 +1,4 @@
-"""Run modes: long polling, a webhook server, and the local sandbox when no token is given."""
+"""Run modes: long polling, a webhook server, and the demo (bot.demo) when no token is given."""
 
 from __future__ import annotations
 
@@ -41,21 +41,26 @@ async def announce_commands(app: App) -> None:
 
 
 async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
-    await ensure_current(settings.database_url)
     if settings.uses_sandbox:
-        await _run_with_sandbox(settings)
+        # No Telegram to talk to: the demo school in its own database, against the sandbox.
+        # --keep, so that running twice continues the same demo.
+        from bot.demo import run_demo
+
+        await run_demo(settings, keep=True, port=settings.sandbox_port)
         return
+    await ensure_current(settings.database_url)
     app = build_app(settings)
     try:
         if webhook:
             await _serve_webhook(app)
         else:
-            await _poll(app)
+            await poll(app)
     finally:
         await app.close()
 
 
-async def _poll(app: App) -> None:
+async def poll(app: App, *, handle_signals: bool = True) -> None:
+    """Long polling until stopped (Ctrl+C, SIGTERM, or `dispatcher.stop_polling()`)."""
     me = await app.bot.get_me()
     log.info("polling as @%s", me.username)
     await announce_commands(app)
@@ -64,7 +69,7 @@ async def _poll(app: App) -> None:
     await app.dispatcher.start_polling(
         app.bot,
         allowed_updates=app.dispatcher.resolve_used_update_types(),
-        handle_signals=True,
+        handle_signals=handle_signals,
         close_bot_session=False,
     )
 
@@ -115,22 +120,3 @@ async def _serve_webhook(app: App) -> None:
 
 async def _healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
-
-
-async def _run_with_sandbox(settings: Settings) -> None:
-    from sandbox import TelegramSandbox
-
-    async with TelegramSandbox() as sandbox:
-        await sandbox.start(port=settings.sandbox_port)
-        app_settings = settings.model_copy(update={"telegram_api_url": sandbox.base_url})
-        app = build_app(app_settings, token=SANDBOX_TOKEN)
-        print(
-            "No BOT_TOKEN set: running against the local Telegram sandbox at "
-            f"{sandbox.base_url} (bot token {SANDBOX_TOKEN}).\n"
-            "Set BOT_TOKEN to run against the real Telegram. Stop with Ctrl+C.",
-            flush=True,
-        )
-        try:
-            await _poll(app)
-        finally:
-            await app.close()

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
-from conversations import onboarding
-from handlers import common, errors, fallback, group_chat, menu, start
+from conversations import goals, learning_plan, onboarding, reflection, week_plan
+from handlers import common, errors, fallback, group_chat, menu, pupil, start
 
 
 def get_routers() -> list[Router]:
@@ -28,7 +28,14 @@ def get_routers() -> list[Router]:
         common.build_router(),  # /annuleer and /taal before any dialogue step
         start.build_router(),
         onboarding.build_router(),
+        # Menu buttons and overviews before the dialogues: a menu tap in the middle of a
+        # dialogue shows what was asked and leaves the dialogue where it was.
+        learning_plan.build_router(),
         menu.build_router(),
+        pupil.build_router(),
+        reflection.build_router(),
+        goals.build_router(),
+        week_plan.build_router(),
         fallback.build_router(),
     )
     return [errors.build_router(), group_chat.build_router(), private]

@@ -144,23 +144,23 @@ class SandboxClient:
         language_code: str | None = "nl",
         *,
         started: bool = True,
+        user_id: int | None = None,
     ) -> SandboxUser:
-        """Create a Telegram user.
+        """Create a Telegram user (with ``user_id``: that id, else a new one).
 
         ``started=False`` makes a user who never opened the bot: until they write to it, the
         bot's messages to them fail with "Forbidden: bot can't initiate conversation".
         """
-        data = await self._call(
-            "POST",
-            "/users",
-            body={
-                "first_name": first_name,
-                "last_name": last_name,
-                "username": username,
-                "language_code": language_code,
-                "started": started,
-            },
-        )
+        body: dict[str, Any] = {
+            "first_name": first_name,
+            "last_name": last_name,
+            "username": username,
+            "language_code": language_code,
+            "started": started,
+        }
+        if user_id is not None:
+            body["id"] = user_id
+        data = await self._call("POST", "/users", body=body)
         return SandboxUser(self, data)
 
     async def create_group(

@@ -10,7 +10,7 @@ client wants to tell apart). ``{token}`` is the bot token whose state is meant.
 ``GET|POST /sandbox/{token}/limits``         read / change :class:`SandboxLimits` fields
                                              (shared by all tokens of this sandbox)
 ``GET|POST /sandbox/{token}/users``          list / create users ``{first_name, last_name?,
-                                             username?, language_code?, started?}``
+                                             username?, language_code?, started?, id?}``
 ``POST /sandbox/{token}/users/{id}/block``   ``{"blocked": bool}``; emits ``my_chat_member``
 ``POST /sandbox/{token}/groups``             ``{title, member_ids, with_bot=true}``; the first
                                              member is the creator; emits ``my_chat_member``
@@ -301,8 +301,9 @@ class ControlApi:
         first_name = body.get("first_name")
         if not isinstance(first_name, str) or not first_name:
             raise ControlError(400, "first_name is required")
+        user_id = self._new_user_id(state, body.get("id"))
         user = UserRecord(
-            id=self.sandbox.new_user_id(),
+            id=user_id,
             first_name=first_name,
             last_name=body.get("last_name") or None,
             username=body.get("username") or None,
@@ -313,6 +314,18 @@ class ControlApi:
         # Private chat ids equal user ids in Telegram.
         state.chats[user.id] = ChatState(user.id, "private", user=user)
         return _ok(user.as_user())
+
+    def _new_user_id(self, state: BotState, wanted: Any) -> int:
+        if wanted is None:
+            return self.sandbox.new_user_id()
+        # A chosen id lets a restarted sandbox bring back users a bot's database remembers.
+        user_id = _int(wanted, "id")
+        if not 0 < user_id < 2**52:
+            raise ControlError(400, "id must be a positive integer below 2**52")
+        if user_id in state.users or user_id in state.chats or user_id == state.bot_id:
+            raise ControlError(409, f"id {user_id} is already taken")
+        self.sandbox.claim_user_id(user_id)
+        return user_id
 
     async def block_user(self, request: web.Request) -> web.Response:
         state = self._state(request)

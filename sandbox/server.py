@@ -10,6 +10,8 @@ Routes:
 * ``POST|GET /bot{token}/{method}`` - the Bot API (JSON, multipart or urlencoded bodies).
 * ``GET /file/bot{token}/{file_path}`` - file downloads, as in ``getFile``.
 * ``/sandbox/...`` - the control API.
+* ``/chat/...`` - the browser chat page that plays users through the control API
+  (see :mod:`sandbox.page`).
 
 Any token of the form ``<digits>:<secret>`` is accepted; the digits are the bot's user id and
 every token has its own, independent, in-memory state. The sandbox never logs tokens (aiohttp's
@@ -34,6 +36,7 @@ from aiohttp import web
 from .botapi import BotApi
 from .control import ControlApi
 from .limits import SandboxLimits
+from .page import ChatPage
 from .params import MAX_BODY_BYTES, ApiError, Upload, read_request
 from .state import BotState, ChatState, Fault, MessageMeta, WebhookConfig
 from .webhook import WebhookDeliverer
@@ -71,12 +74,15 @@ class TelegramSandbox:
         self._closed_event = asyncio.Event()
         self.api = BotApi(self)
         self.control = ControlApi(self)
+        self.page = ChatPage(self)
         self._states: dict[str, BotState] = {}
         self._deliverers: dict[str, WebhookDeliverer] = {}
         self._http: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._user_ids = itertools.count(1_000_000_001)
+        # Ids given explicitly (a restarted demo recreates its users with their old ids).
+        self._claimed_user_ids: set[int] = set()
         self._group_ids = itertools.count(4_000_000_001)
 
     # ------------------------------------------------------------- lifecycle
@@ -86,6 +92,7 @@ class TelegramSandbox:
         app.router.add_route("*", "/bot{token}/{method}", self._handle_bot_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         self.control.add_routes(app)
+        self.page.add_routes(app)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -172,7 +179,20 @@ class TelegramSandbox:
         return state
 
     def new_user_id(self) -> int:
-        return next(self._user_ids)
+        while True:
+            user_id = next(self._user_ids)
+            if user_id not in self._claimed_user_ids:
+                return user_id
+
+    def claim_user_id(self, user_id: int) -> None:
+        """Reserve an id chosen by the caller, so that generated ids never collide with it."""
+        self._claimed_user_ids.add(user_id)
+
+    def resume_update_ids(self, token: str, after: int) -> None:
+        """Number new updates after ``after``: a bot that keeps its database across sandbox
+        restarts skips update ids it has seen, as it should with the real Telegram."""
+        state = self.state(token)
+        state.next_update_id = max(state.next_update_id, after + 1)
 
     def new_group_id(self) -> int:
         return -next(self._group_ids)

@@ -183,7 +183,7 @@ async def school_status(session: AsyncSession, *, school_id: int) -> SchoolStatu
                 .where(Person.school_id == school_id)
                 .group_by(Person.role)
             )
-        ).tuples()
+        ).all()
     )
     linked = dict(
         (
@@ -193,6 +193,63 @@ async def school_status(session: AsyncSession, *, school_id: int) -> SchoolStatu
                 .where(Person.school_id == school_id)
                 .group_by(Person.role)
             )
-        ).tuples()
+        ).all()
     )
     return SchoolStatus(school.name, people, linked)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Someone the bot can message now: linked to a Telegram account and not unreachable."""
+
+    person_id: int
+    name: str
+    telegram_user_id: int
+    locale: str | None
+
+
+async def teachers_to_notify(session: AsyncSession, *, pupil_id: int) -> list[Recipient]:
+    """The mentors of the pupil's current group, or all its teachers when it has no mentor."""
+    pupil_groups = select(GroupMembership.group_id).where(
+        GroupMembership.person_id == pupil_id, GroupMembership.ended_at.is_(None)
+    )
+    rows = (
+        await session.execute(
+            select(Person, Account.telegram_user_id, GroupMembership.is_mentor)
+            .join(GroupMembership, GroupMembership.person_id == Person.id)
+            .join(AccountPerson, AccountPerson.person_id == Person.id)
+            .join(Account, Account.id == AccountPerson.account_id)
+            .where(
+                GroupMembership.group_id.in_(pupil_groups),
+                GroupMembership.ended_at.is_(None),
+                Person.role == Role.TEACHER,
+                Person.unreachable_since.is_(None),
+            )
+            .order_by(Person.display_name)
+        )
+    ).all()
+    mentors = [row for row in rows if row[2]] or rows
+    seen: set[int] = set()
+    recipients = []
+    for person, telegram_user_id, _is_mentor in mentors:
+        if person.id not in seen:
+            seen.add(person.id)
+            recipients.append(
+                Recipient(person.id, person.display_name, telegram_user_id, person.locale)
+            )
+    return recipients
+
+
+async def recipient(session: AsyncSession, *, person_id: int) -> Recipient | None:
+    row = (
+        await session.execute(
+            select(Person, Account.telegram_user_id)
+            .join(AccountPerson, AccountPerson.person_id == Person.id)
+            .join(Account, Account.id == AccountPerson.account_id)
+            .where(Person.id == person_id, Person.unreachable_since.is_(None))
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    person, telegram_user_id = row
+    return Recipient(person.id, person.display_name, telegram_user_id, person.locale)

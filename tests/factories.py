@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.invites import issue_invite
-from storage.models import Group, GroupMembership, Guardianship, Person, Role, School
+from storage.models import (
+    Activity,
+    ChosenBy,
+    Goal,
+    GoalMode,
+    Group,
+    GroupMembership,
+    Guardianship,
+    Period,
+    PeriodGoal,
+    Person,
+    PupilGoal,
+    PupilGoalStatus,
+    Role,
+    School,
+)
 
 
 @dataclass
@@ -70,3 +88,88 @@ async def _person(
     session.add(person)
     await session.flush()
     return person
+
+
+@dataclass
+class Curriculum:
+    period_id: int
+    goals: dict[str, int]  # goal code -> goal id
+    activities: dict[str, int]  # activity text -> id
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+async def build_curriculum(
+    session_factory: async_sessionmaker[AsyncSession],
+    school: DemoSchool,
+    *,
+    mode: GoalMode = GoalMode.TEACHER_LED,
+    today: date | None = None,
+) -> Curriculum:
+    """Both sample goal sets, a period of six weeks that started a week ago, the teacher's
+    prepared tiers for two physics lines, and two activities for goal 1.1a."""
+    from storage.importing import import_goal_set
+
+    today = today or datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+    async with session_factory() as session, session.begin():
+        school_row = await session.get(School, school.school_id)
+        assert school_row is not None
+        for name in ("goalset-natuurkunde-vwo3-h1.csv", "goalset-vaardigheden.csv"):
+            await import_goal_set(session, school=school_row, path=SAMPLES / name, name=None)
+        group = await session.get(Group, school.group_id)
+        assert group is not None
+        group.goal_mode = mode
+        period = Period(
+            school_id=school.school_id,
+            group_id=school.group_id,
+            name="Periode 2",
+            starts_on=today - timedelta(days=7),
+            ends_on=today + timedelta(days=35),
+        )
+        session.add(period)
+        await session.flush()
+        goals = {
+            code: goal_id
+            for code, goal_id in (await session.execute(select(Goal.code, Goal.id))).all()
+        }
+        for tier, code in enumerate(("1.1a", "1.1b", "1.1c"), start=1):
+            session.add(
+                PeriodGoal(
+                    period_id=period.id, group_id=school.group_id, goal_id=goals[code], tier=tier
+                )
+            )
+        for tier, code in enumerate(("1.2a", "1.2b", "1.2d"), start=1):
+            session.add(
+                PeriodGoal(
+                    period_id=period.id, group_id=school.group_id, goal_id=goals[code], tier=tier
+                )
+            )
+        activities = {}
+        for text in ("Oefenblad krachten", "Proefje met een veer"):
+            activity = Activity(goal_id=goals["1.1a"], group_id=school.group_id, text=text)
+            session.add(activity)
+            await session.flush()
+            activities[text] = activity.id
+        return Curriculum(period.id, goals, activities)
+
+
+async def give_goal(
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    pupil_id: int,
+    period_id: int,
+    goal_id: int,
+    status: PupilGoalStatus = PupilGoalStatus.ACTIVE,
+) -> int:
+    async with session_factory() as session, session.begin():
+        pupil_goal = PupilGoal(
+            pupil_id=pupil_id,
+            period_id=period_id,
+            goal_id=goal_id,
+            chosen_by=ChosenBy.TEACHER,
+            status=status,
+        )
+        session.add(pupil_goal)
+        await session.flush()
+        return pupil_goal.id

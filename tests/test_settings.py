@@ -49,6 +49,8 @@ def test_the_cli_prints_the_line_and_exits_1_without_a_traceback(monkeypatch, ca
 
 
 def test_run_refuses_an_unmigrated_database(monkeypatch, capsys, tmp_path):
+    # With a token: without one, `run` is the demo, which uses a database of its own.
+    monkeypatch.setenv("BOT_TOKEN", "123456:not-a-real-token-but-shaped-like-one")
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
     assert main(["run", "--no-migrate"]) == 1
     assert "db upgrade" in capsys.readouterr().err

@@ -11,7 +11,12 @@ from storage.invites import issue_invite
 from storage.models import AccountPerson, InviteAttempt
 from tests.factories import DemoSchool
 
-PUPIL_MENU = [["👥 Mijn groep"], ["❓ Hulp", "🌐 Taal"]]
+PUPIL_MENU = [
+    ["✍️ Reflectie", "📅 Weekplan"],
+    ["🎯 Mijn doelen", "🔙 Terugkijken"],
+    ["👥 Mijn groep"],
+    ["❓ Hulp", "🌐 Taal"],
+]
 TEACHER_MENU = [["👥 Mijn groepen"], ["❓ Hulp", "🌐 Taal"]]
 PARENT_MENU = [["👨‍👩‍👧 Mijn kinderen"], ["❓ Hulp", "🌐 Taal"]]
 
@@ -237,7 +242,12 @@ async def test_language_can_be_switched_to_english(
     [choice] = await pupil.wait_for_reply()
     await pupil.press("🇬🇧 English", message_id=choice["message_id"])
     await pupil.wait_for_reply()
-    assert pupil.reply_keyboard() == [["👥 My group"], ["❓ Help", "🌐 Language"]]
+    assert pupil.reply_keyboard() == [
+        ["✍️ Reflection", "📅 Week plan"],
+        ["🎯 My goals", "🔙 Look back"],
+        ["👥 My group"],
+        ["❓ Help", "🌐 Language"],
+    ]
     await pupil.send_text("👥 My group")
     [group] = await pupil.wait_for_reply()
     assert "You are in" in group["text"]

@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 
+import httpx
 import pytest
 import redis.asyncio as redis
 from aiohttp import web
@@ -42,7 +43,7 @@ async def test_webhook_mode_handles_a_pupil_joining(
         await pupil.send_text(f"/start {school.codes['P1']}")
         [welcome] = await pupil.wait_for_reply()
         assert "Sam de Vries" in welcome["text"]
-        assert pupil.reply_keyboard() == [["👥 Mijn groep"], ["❓ Hulp", "🌐 Taal"]]
+        assert pupil.reply_keyboard()[-2:] == [["👥 Mijn groep"], ["❓ Hulp", "🌐 Taal"]]
     finally:
         await runner.cleanup()
         await app.close()
@@ -87,8 +88,10 @@ async def test_redis_dialogue_state_survives_a_restart(
         await client.aclose()
 
 
-async def test_the_run_command_without_a_token_serves_the_sandbox(tmp_path):
-    """`portfolio-bot run` as README starts it: migrates, starts the sandbox, answers /start."""
+async def test_the_run_command_without_a_token_serves_the_demo(tmp_path):
+    """`portfolio-bot run` as README starts it, without BOT_TOKEN: the demo school in its own
+    database, the sandbox with its chat page, and the bot answering; a second run continues
+    the same demo (`--keep`)."""
     port = free_port()
     env = {
         **os.environ,
@@ -97,30 +100,55 @@ async def test_the_run_command_without_a_token_serves_the_sandbox(tmp_path):
         "MEDIA_DIR": str(tmp_path / "media"),
     }
     env.pop("BOT_TOKEN", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        assert process.stdout is not None
-        url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+
+    async def run_once() -> list[str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         seen: list[str] = []
-        while not any(url in line for line in seen):
-            line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
-            assert line, f"the bot stopped before serving the sandbox: {seen}"
-            seen.append(line.decode())
-        async with SandboxClient(f"http://127.0.0.1:{port}", SANDBOX_TOKEN) as client:
-            user = await client.create_user("Daan")
-            await user.send_text("/start")
-            [ask] = await user.wait_for_reply(timeout=15)
-            assert "ABCD-EFGH" in ask["text"]
-    finally:
-        process.send_signal(signal.SIGINT)
-        await asyncio.wait_for(process.wait(), timeout=15)
-    assert process.returncode == 0
+        try:
+            assert process.stdout is not None
+            while not any(url in line for line in seen):
+                line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+                assert line, f"the bot stopped before serving the sandbox: {seen}"
+                seen.append(line.decode())
+            async with httpx.AsyncClient(base_url=url) as http:
+                page = await http.get("/chat/")
+                assert page.status_code == 200 and "chat.js" in page.text
+                config = (await http.get("/chat/api/config")).json()["result"]
+            pupils = [person for person in config["people"] if person["role"] == "pupil"]
+            assert len(pupils) == 8
+            async with SandboxClient(url, SANDBOX_TOKEN) as client:
+                user = await client.create_user("Daan")
+                await user.send_text("/start")
+                [ask] = await user.wait_for_reply(timeout=15)
+                assert "ABCD-EFGH" in ask["text"]
+                [welcome_back] = [
+                    message
+                    for message in await client.messages(pupils[0]["user_id"])
+                    if message["sandbox"]["from_bot"]
+                ]
+                assert pupils[0]["name"] in welcome_back["text"]
+        finally:
+            process.send_signal(signal.SIGINT)
+            await asyncio.wait_for(process.wait(), timeout=15)
+        assert process.returncode == 0
+        return seen
+
+    first = await run_once()
+    assert [line for line in first if url in line] == [
+        f"Open {url}/chat/ in a browser. Stop with Ctrl+C.\n"
+    ]
+    assert any("a fresh demo school" in line for line in first)
+    assert (tmp_path / "demo.db").exists()
+    assert not (tmp_path / "bot.db").exists(), "a real school's database is left alone"
+    second = await run_once()
+    assert any("as you left it" in line for line in second)

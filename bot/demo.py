@@ -1,0 +1,297 @@
+"""`portfolio-bot demo`: the whole bot in a browser, without a Telegram account.
+
+One process runs three things: the demo school in its own SQLite database (`demo.db` next to
+the configured database, `data/demo.db` by default, so demo data never mixes with a real
+school's), the Telegram sandbox, and the real bot polling it. The sandbox serves a chat page;
+its "who are you?" picker lists the demo school's people, each played by a sandbox user.
+
+Every demo person's Telegram account is linked the way a real person links theirs: their
+sandbox user sends `/start CODE` to the bot, so onboarding runs for real and each chat opens
+with the bot's welcome and the role's menu. With `--keep` the database stays; the sandbox
+keeps nothing between runs (it lives in memory), so the people come back as sandbox users with
+the Telegram ids the database remembers, and each sends `/start` once to get their menu again.
+The chat history of an earlier run is gone then; the portfolio data is not.
+
+The demo clock (`bot.clock.Clock`, held by the app) can be moved from the page. Nothing in the
+bot reads it yet: scheduled prompts and reminders will, once they exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.app import App, build_app
+from bot.clock import Clock
+from bot.errors import UserError
+from bot.runner import SANDBOX_TOKEN, poll
+from bot.settings import DEFAULT_DATA_DIR, Settings
+from sandbox import SandboxClient, TelegramSandbox
+from sandbox.page import PageHooks
+from storage import migrate
+from storage.db import create_engine, create_sessionmaker
+from storage.demo import (
+    DemoPerson,
+    demo_counts,
+    demo_people,
+    fresh_demo_codes,
+    last_update_id,
+    seed_demo_school,
+)
+
+log = logging.getLogger(__name__)
+
+DEMO_DATABASE = "demo.db"
+DEMO_MEDIA = "demo-media"
+# Linking is 18 /start round trips; a few at a time keeps SQLite's single writer busy
+# without letting one slow reply hold up everyone.
+LINK_CONCURRENCY = 6
+REPLY_TIMEOUT = 20.0
+CLOCK_NOTES = [
+    "Moving the clock changes the bot's clock (App.clock). Nothing in the bot reads it yet: "
+    "scheduled prompts and reminders will appear in the chats here once reminders exist.",
+    "De klok verzetten verandert de klok van de bot. Nog niets in de bot gebruikt hem: "
+    "geplande vragen en herinneringen verschijnen hier zodra die er zijn.",
+]
+
+
+def demo_paths(settings: Settings) -> tuple[Path, Path]:
+    """The demo's database file and media folder: next to the configured SQLite database."""
+    folder = DEFAULT_DATA_DIR
+    configured: Path | None = None
+    url = settings.database_url
+    if url.startswith("sqlite") and ":///" in url:
+        raw = url.split(":///", 1)[1]
+        if raw and raw != ":memory:":
+            configured = Path(raw)
+            folder = configured.parent
+    database = folder / DEMO_DATABASE
+    if configured is not None and configured.resolve() == database.resolve():
+        # A fresh demo deletes its database: never the one the bot is configured to use.
+        raise UserError(
+            f"DATABASE_URL points at {database}, the file the demo starts afresh; "
+            "give the real database another name"
+        )
+    return database, folder / DEMO_MEDIA
+
+
+def _wipe(database: Path, media: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
+    shutil.rmtree(media, ignore_errors=True)
+
+
+def _split_name(name: str) -> tuple[str, str | None]:
+    first, _, last = name.partition(" ")
+    return first, last or None
+
+
+class DemoStoppedError(Exception):
+    """The demo was stopped (Ctrl+C) while it was still starting."""
+
+
+@dataclass(frozen=True)
+class DemoStatus:
+    url: str
+    database: Path
+    fresh: bool
+    counts: dict[str, int]
+
+
+class Demo:
+    """The running demo: `await start()`, then `await serve()` until stopped, then `stop()`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        keep: bool,
+        port: int,
+        host: str = "127.0.0.1",
+        handle_signals: bool = True,
+    ) -> None:
+        self.keep = keep
+        self.port = port
+        self.host = host
+        self.handle_signals = handle_signals
+        self.database, self.media = demo_paths(settings)
+        self.settings = settings.model_copy(
+            update={
+                "database_url": f"sqlite+aiosqlite:///{self.database}",
+                "media_dir": self.media,
+                "redis_url": None,
+            }
+        )
+        self.sandbox = TelegramSandbox()
+        self.app: App | None = None
+        self.school_id: int | None = None
+        self._polling: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.sandbox.base_url}/chat/"
+
+    async def start(self) -> DemoStatus:
+        fresh = not self.keep or not self.database.exists()
+        if fresh:
+            _wipe(self.database, self.media)
+        await migrate.upgrade(self.settings.database_url)
+        codes, counts, school_days = await self._seed()
+        await self.sandbox.start(self.host, self.port)
+        settings = self.settings.model_copy(update={"telegram_api_url": self.sandbox.base_url})
+        clock = Clock(settings.timezone, school_days=school_days)
+        self.app = build_app(settings, token=SANDBOX_TOKEN, clock=clock)
+        self.sandbox.page.configure(
+            PageHooks(
+                token=SANDBOX_TOKEN,
+                people=self._people_for_page,
+                clock=self._clock_for_page,
+                title="Leerling Portfolio – demo",
+                notes=CLOCK_NOTES,
+            )
+        )
+        await self._continue_update_ids(self.app)
+        self._polling = asyncio.create_task(poll(self.app, handle_signals=self.handle_signals))
+        linking = asyncio.create_task(self._link_everyone(self.app, codes))
+        await asyncio.wait({linking, self._polling}, return_when=asyncio.FIRST_COMPLETED)
+        if not linking.done():
+            # Ctrl+C while people were joining: waiting for their replies would only hang.
+            linking.cancel()
+            await asyncio.gather(linking, return_exceptions=True)
+            await self._polling  # a polling error, if that is why it stopped
+            raise DemoStoppedError("stopped before everyone had joined")
+        await linking
+        return DemoStatus(self.url, self.database, fresh, counts)
+
+    async def serve(self) -> None:
+        """Until polling stops (Ctrl+C or SIGTERM when signals are handled)."""
+        assert self._polling is not None
+        await self._polling
+
+    async def stop(self) -> None:
+        if self.app is not None:
+            if self._polling is not None and not self._polling.done():
+                try:
+                    await self.app.dispatcher.stop_polling()
+                except RuntimeError:  # the task has not reached start_polling yet
+                    self._polling.cancel()
+            if self._polling is not None:
+                await asyncio.gather(self._polling, return_exceptions=True)
+            await self.app.close()
+            self.app = None
+        await self.sandbox.stop()
+
+    async def _seed(self) -> tuple[dict[str, str], dict[str, int], list[int]]:
+        engine = create_engine(self.settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                today = Clock(self.settings.timezone).today()
+                seed = await seed_demo_school(
+                    session,
+                    today=today,
+                    timezone=self.settings.timezone,
+                    invite_valid_for=timedelta(days=self.settings.invite_valid_days),
+                )
+                self.school_id = seed.school_id
+                counts = await demo_counts(session, school_id=seed.school_id)
+                return seed.codes, counts, list(seed.school_days)
+        finally:
+            await engine.dispose()
+
+    async def _continue_update_ids(self, app: App) -> None:
+        async with app.session_factory() as session:
+            newest = await last_update_id(session, bot_id=app.bot.id)
+        self.sandbox.resume_update_ids(SANDBOX_TOKEN, newest)
+
+    async def _people(self, app: App) -> list[DemoPerson]:
+        assert self.school_id is not None
+        async with app.session_factory() as session:
+            return await demo_people(session, school_id=self.school_id)
+
+    async def _link_everyone(self, app: App, seeded_codes: dict[str, str]) -> None:
+        """Bring every demo person into the sandbox as a Telegram user who has joined the bot."""
+        people = await self._people(app)
+        unlinked = [
+            person
+            for person in people
+            if person.telegram_user_id is None and person.external_id not in seeded_codes
+        ]
+        codes = dict(seeded_codes)
+        if unlinked:
+            # A demo stopped half-way through linking: the codes it had are only hashes now.
+            async with app.session_factory() as session, session.begin():
+                fresh = await fresh_demo_codes(
+                    session, person_ids=[person.person_id for person in unlinked]
+                )
+            codes.update({person.external_id: fresh[person.person_id] for person in unlinked})
+        limit = asyncio.Semaphore(LINK_CONCURRENCY)
+        async with SandboxClient(self.sandbox.base_url, SANDBOX_TOKEN) as client:
+
+            async def join(person: DemoPerson) -> None:
+                async with limit:
+                    first, last = _split_name(person.name)
+                    user = await client.create_user(
+                        first,
+                        last,
+                        language_code=person.locale or "nl",
+                        user_id=person.telegram_user_id,
+                    )
+                    # Someone linked before only needs their menu back.
+                    linked = person.telegram_user_id is not None
+                    code = None if linked else codes.get(person.external_id)
+                    await user.send_text(f"/start {code}" if code else "/start")
+                    await user.wait_for_reply(timeout=REPLY_TIMEOUT)
+
+            await asyncio.gather(*(join(person) for person in people))
+        missing = [person.name for person in await self._people(app) if not person.telegram_user_id]
+        if missing:
+            raise UserError(f"the demo could not link {', '.join(missing)} to the bot")
+
+    async def _people_for_page(self) -> list[dict[str, Any]]:
+        assert self.app is not None
+        return [
+            {
+                "user_id": person.telegram_user_id,
+                "name": person.name,
+                "role": person.role.value,
+                "detail": person.detail,
+                "key": person.external_id,
+            }
+            for person in await self._people(self.app)
+            if person.telegram_user_id is not None
+        ]
+
+    async def _clock_for_page(self, move: str | None) -> dict[str, Any]:
+        assert self.app is not None
+        if move is not None:
+            self.app.clock.move(move)  # ClockError is a ValueError: the page shows its text
+        return self.app.clock.view().as_dict()
+
+
+async def run_demo(settings: Settings, *, keep: bool, port: int) -> None:
+    """Seed (or continue) the demo, serve the sandbox and its page, run the bot; print the URL."""
+    # Every control-API call of the linking would log a line; the demo's output is the URL.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    demo = Demo(settings, keep=keep, port=port)
+    try:
+        try:
+            status = await demo.start()
+        except DemoStoppedError:
+            return
+        counts = status.counts
+        state = "a fresh demo school" if status.fresh else "the demo school as you left it"
+        print(
+            f"Demo: {state} in {status.database} ({counts['pupils']} pupils, "
+            f"{counts['teachers']} teachers, {counts['parents']} parents), the Telegram sandbox "
+            "and the bot.",
+            flush=True,
+        )
+        print(f"Open {status.url} in a browser. Stop with Ctrl+C.", flush=True)
+        await demo.serve()
+    finally:
+        await demo.stop()

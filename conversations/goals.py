@@ -1,0 +1,543 @@
+"""Choosing goals for the period (`/doelen`), in the group's way.
+
+```mermaid
+stateDiagram-v2
+    [*] --> offer: /doelen, teacher-led group
+    [*] --> browse: /doelen, pupil-led group
+    offer --> offer: pick a level (⭐ .. ⭐⭐⭐) per line, next line
+    offer --> browse: "Moeilijker doel kiezen" (own learning line)
+    browse --> browse: goal set -> line -> goals (paged)
+    browse --> search: "Zoeken"
+    search --> browse: typed words -> matching goals
+    browse --> [*]: goal proposed, mentor asked to confirm
+    offer --> [*]: "Klaar"
+```
+
+Teacher-led: the teacher prepared up to three levels per learning line; one tap picks one and
+replaces another level of that line. Pupil-led (and harder goals in a teacher-led group): the
+pupil proposes, a mentor confirms or declines with one tap. Goals whose prerequisites are not
+reached are shown with ⏳ and may still be chosen: the teacher sees them in the proposal.
+"""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import _, use_locale
+from bot.keyboards import main_menu
+from bot.settings import Settings
+from bot.texts import bold, fill
+from conversations.calendar import Clock, school_today
+from handlers.filters import HasRole
+from storage.accounts import Viewer, recipient, teachers_to_notify
+from storage.goals import (
+    GoalChoice,
+    GoalChoiceError,
+    LineOffer,
+    PupilContext,
+    choose_offered_goal,
+    chosen_goals,
+    decide_proposal,
+    goal_sets_of,
+    goals_of_line,
+    lines_of,
+    propose_goal,
+    pupil_context,
+    search_goals,
+    teacher_offer,
+)
+from storage.models import GoalMode, PupilGoalStatus, Role
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 6
+TIER_STARS = {1: "⭐", 2: "⭐⭐", 3: "⭐⭐⭐"}
+
+
+class ChoosingGoals(StatesGroup):
+    offer = State()
+    browse = State()
+    search = State()
+
+
+class OfferLine(CallbackData, prefix="gol"):
+    index: int
+
+
+class OfferPick(CallbackData, prefix="gop"):
+    goal_id: int
+    index: int
+
+
+class BrowseSets(CallbackData, prefix="gbs"):
+    pass
+
+
+class BrowseSet(CallbackData, prefix="gbt"):
+    set_id: int
+
+
+class BrowseLine(CallbackData, prefix="gbl"):
+    line_id: int
+    page: int
+
+
+class Propose(CallbackData, prefix="gpp"):
+    goal_id: int
+
+
+class StartSearch(CallbackData, prefix="gsr"):
+    pass
+
+
+class Finished(CallbackData, prefix="gfin"):
+    pass
+
+
+class Decide(CallbackData, prefix="gdc"):
+    pupil_goal_id: int
+    approve: bool
+
+
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def _short(text: str, limit: int = 56) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def _context(
+    session: AsyncSession, viewer: Viewer, settings: Settings, clock: Clock | None
+) -> PupilContext:
+    assert viewer.person is not None
+    return await pupil_context(
+        session, pupil_id=viewer.person.id, today=school_today(settings, clock)
+    )
+
+
+async def start(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """/doelen: the goals of this period, chosen the way the group works."""
+    context = await _context(session, viewer, settings, clock)
+    if context.period_id is None:
+        await message.answer(
+            _("Er is nu geen periode om doelen voor te kiezen. Je leerkracht zet die klaar."),
+            reply_markup=main_menu(viewer),
+        )
+        return
+    if context.goal_mode is GoalMode.TEACHER_LED:
+        offer = await teacher_offer(session, context=context)
+        if offer:
+            await state.set_state(ChoosingGoals.offer)
+            text, keyboard = _offer_screen(offer, 0)
+            await message.answer(text, reply_markup=keyboard)
+            return
+    await state.set_state(ChoosingGoals.browse)
+    text, keyboard = await _sets_screen(session, context)
+    await message.answer(text, reply_markup=keyboard)
+
+
+def _offer_screen(offer: list[LineOffer], index: int) -> tuple[str, InlineKeyboardMarkup]:
+    line = offer[index]
+    lines = [
+        fill(
+            _("Leerlijn {number} van {total}: {line}"),
+            number=index + 1,
+            total=len(offer),
+            line=line.line_name,
+        ),
+        _("Kies het niveau dat bij jou past:"),
+        "",
+    ]
+    rows = []
+    for option in line.options:
+        mark = "✅ " if option.goal.id == line.chosen_goal_id else ""
+        lock = "⏳ " if option.blocked_by else ""
+        stars = TIER_STARS.get(option.tier, "⭐")
+        lines.append(f"{stars} {escape(option.goal.text)}")
+        if option.blocked_by:
+            lines.append(
+                "   " + fill(_("⏳ eerst nog: {codes}"), codes=", ".join(option.blocked_by))
+            )
+        rows.append(
+            [
+                _button(
+                    f"{mark}{lock}{stars} {_short(option.goal.text, 40)}",
+                    OfferPick(goal_id=option.goal.id, index=index),
+                )
+            ]
+        )
+    navigation = []
+    if index > 0:
+        navigation.append(_button(_("⬅️ Vorige"), OfferLine(index=index - 1)))
+    if index < len(offer) - 1:
+        navigation.append(_button(_("Volgende ➡️"), OfferLine(index=index + 1)))
+    if navigation:
+        rows.append(navigation)
+    rows.append([_button(_("🚀 Moeilijker doel kiezen"), BrowseSets())])
+    rows.append([_button(_("✅ Klaar"), Finished())])
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def offer_line(
+    query: CallbackQuery,
+    callback_data: OfferLine,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """Another learning line of the teacher's offer."""
+    context = await _context(session, viewer, settings, clock)
+    offer = await teacher_offer(session, context=context)
+    if not 0 <= callback_data.index < len(offer):
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    await query.answer()
+    text, keyboard = _offer_screen(offer, callback_data.index)
+    await _edit(query, text, keyboard)
+
+
+async def offer_pick(
+    query: CallbackQuery,
+    callback_data: OfferPick,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """One tap takes a prepared level of a line, then the next line is shown."""
+    context = await _context(session, viewer, settings, clock)
+    try:
+        chosen = await choose_offered_goal(session, context=context, goal_id=callback_data.goal_id)
+    except GoalChoiceError:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    await query.answer(fill(_("Gekozen: {goal}"), goal=_short(chosen.goal.text, 150)))
+    offer = await teacher_offer(session, context=context)
+    index = min(callback_data.index + 1, len(offer) - 1)
+    if all(line.chosen_goal_id for line in offer):
+        await _edit(query, await _my_goals_text(session, context), _done_keyboard())
+        return
+    text, keyboard = _offer_screen(offer, index)
+    await _edit(query, text, keyboard)
+
+
+def _done_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_button(_("🚀 Moeilijker doel kiezen"), BrowseSets())],
+            [_button(_("✅ Klaar"), Finished())],
+        ]
+    )
+
+
+async def _my_goals_text(session: AsyncSession, context: PupilContext) -> str:
+    assert context.period_id is not None
+    choices = await chosen_goals(session, pupil_id=context.pupil_id, period_id=context.period_id)
+    lines = [fill(_("Jouw doelen voor {period}:"), period=context.period_name or "")]
+    for choice in choices:
+        waiting = (
+            " " + _("(wacht op je leerkracht)") if choice.status is PupilGoalStatus.PROPOSED else ""
+        )
+        lines.append(fill("• {goal}", goal=choice.goal.text) + waiting)
+    if not choices:
+        lines.append(_("Nog geen doelen gekozen."))
+    return "\n".join(lines)
+
+
+async def _sets_screen(
+    session: AsyncSession, context: PupilContext
+) -> tuple[str, InlineKeyboardMarkup]:
+    goal_sets = await goal_sets_of(session, school_id=context.school_id)
+    rows = [[_button(goal_set.name, BrowseSet(set_id=goal_set.id))] for goal_set in goal_sets]
+    rows.append([_button(_("🔎 Zoeken op woord"), StartSearch())])
+    rows.append([_button(_("✅ Klaar"), Finished())])
+    text = _("Welk doel wil je leren? Kies eerst een onderwerp, of zoek op een woord.")
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def browse_sets(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """All goal sets of the school: the start of browsing (also for a harder goal)."""
+    await query.answer()
+    await state.set_state(ChoosingGoals.browse)
+    context = await _context(session, viewer, settings, clock)
+    text, keyboard = await _sets_screen(session, context)
+    await _edit(query, text, keyboard)
+
+
+async def browse_set(
+    query: CallbackQuery,
+    callback_data: BrowseSet,
+    session: AsyncSession,
+    viewer: Viewer,
+) -> None:
+    """The learning lines of one goal set."""
+    assert viewer.person is not None
+    lines = await lines_of(
+        session, school_id=viewer.person.school_id, goal_set_id=callback_data.set_id
+    )
+    if not lines:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    await query.answer()
+    rows = [[_button(_short(line.name), BrowseLine(line_id=line.id, page=0))] for line in lines]
+    rows.append([_button(_("⬅️ Terug"), BrowseSets())])
+    await _edit(query, _("Kies een leerlijn:"), InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+async def browse_line(
+    query: CallbackQuery,
+    callback_data: BrowseLine,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """The goals of a line, a page at a time, marked ✅ chosen and ⏳ not ready yet."""
+    context = await _context(session, viewer, settings, clock)
+    choices = await goals_of_line(session, context=context, line_id=callback_data.line_id)
+    if not choices:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    await query.answer()
+    pages = max(1, (len(choices) + PAGE_SIZE - 1) // PAGE_SIZE)
+    page = min(max(callback_data.page, 0), pages - 1)
+    shown = choices[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    text, rows = _goal_list(choices[0].goal.line_name, shown)
+    navigation = []
+    if page > 0:
+        navigation.append(_button("⬅️", BrowseLine(line_id=callback_data.line_id, page=page - 1)))
+    if page < pages - 1:
+        navigation.append(_button("➡️", BrowseLine(line_id=callback_data.line_id, page=page + 1)))
+    if navigation:
+        rows.append(navigation)
+    rows.append([_button(_("⬅️ Terug"), BrowseSet(set_id=choices[0].goal.goal_set_id))])
+    await _edit(query, text, InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+def _goal_list(
+    title: str, choices: list[GoalChoice]
+) -> tuple[str, list[list[InlineKeyboardButton]]]:
+    lines = [bold(title), _("Tik op een doel om het te kiezen.")]
+    rows = []
+    for choice in choices:
+        mark = "✅ " if choice.chosen else ("⏳ " if choice.blocked_by else "")
+        line = fill("{mark}{code} {text}", mark=mark, code=choice.goal.code, text=choice.goal.text)
+        if choice.blocked_by:
+            line += " " + fill(_("(eerst nog: {codes})"), codes=", ".join(choice.blocked_by))
+        lines.append(line)
+        rows.append(
+            [_button(f"{mark}{_short(choice.goal.text, 50)}", Propose(goal_id=choice.goal.id))]
+        )
+    if any(choice.blocked_by for choice in choices):
+        lines.append(
+            _("⏳ = daar hoort eerst een ander doel bij. Kiezen mag, je leerkracht kijkt mee.")
+        )
+    return "\n".join(lines), rows
+
+
+async def start_search(query: CallbackQuery, state: FSMContext) -> None:
+    """Asks for a word to search the goals with."""
+    await query.answer()
+    await state.set_state(ChoosingGoals.search)
+    assert query.message is not None
+    await query.message.answer(_("Typ een woord, bijvoorbeeld: breuken, samenwerken, kracht."))
+
+
+async def search_typed(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """Goals matching the typed words."""
+    assert message.text is not None
+    context = await _context(session, viewer, settings, clock)
+    found = await search_goals(session, context=context, words=message.text[:100])
+    await state.set_state(ChoosingGoals.browse)
+    if not found:
+        await message.answer(
+            _("Geen doel gevonden met dat woord. Probeer een ander woord."),
+            reply_markup=InlineKeyboardMarkup(
+                inline_keyboard=[
+                    [_button(_("🔎 Opnieuw zoeken"), StartSearch())],
+                    [_button(_("⬅️ Terug"), BrowseSets())],
+                ]
+            ),
+        )
+        return
+    text, rows = _goal_list(_("Gevonden:"), found)
+    rows.append([_button(_("⬅️ Terug"), BrowseSets())])
+    await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+async def propose(
+    query: CallbackQuery,
+    callback_data: Propose,
+    bot: Bot,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """The pupil proposes a goal; the mentor gets it with buttons to confirm or decline."""
+    context = await _context(session, viewer, settings, clock)
+    try:
+        chosen = await propose_goal(session, context=context, goal_id=callback_data.goal_id)
+    except GoalChoiceError:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    await query.answer()
+    assert query.message is not None and viewer.person is not None
+    if chosen.status is not PupilGoalStatus.PROPOSED:
+        await query.message.answer(
+            fill(_("{goal} is al een van je doelen."), goal=chosen.goal.text)
+        )
+        return
+    teachers = await teachers_to_notify(session, pupil_id=viewer.person.id)
+    for teacher in teachers:
+        with use_locale(teacher.locale or settings.default_locale):
+            text = fill(
+                _("{pupil} wil graag aan dit doel werken:\n{goal}\nIs dat goed?"),
+                pupil=viewer.person.name,
+                goal=f"{chosen.goal.code} {chosen.goal.text}",
+            )
+            keyboard = InlineKeyboardMarkup(
+                inline_keyboard=[
+                    [
+                        _button(
+                            _("✅ Goed"), Decide(pupil_goal_id=chosen.pupil_goal_id, approve=True)
+                        ),
+                        _button(
+                            _("✖️ Nu niet"),
+                            Decide(pupil_goal_id=chosen.pupil_goal_id, approve=False),
+                        ),
+                    ]
+                ]
+            )
+        try:
+            await bot.send_message(teacher.telegram_user_id, text, reply_markup=keyboard)
+        except TelegramAPIError:
+            log.warning("could not tell teacher %s about a proposed goal", teacher.person_id)
+    reply = fill(_("Je voorstel {goal} is naar je leerkracht gestuurd. 👍"), goal=chosen.goal.text)
+    if not teachers:
+        reply = fill(
+            _("Je voorstel {goal} is bewaard. Je leerkracht ziet het zodra die de bot gebruikt."),
+            goal=chosen.goal.text,
+        )
+    await query.message.answer(reply)
+
+
+async def decide(
+    query: CallbackQuery,
+    callback_data: Decide,
+    bot: Bot,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+) -> None:
+    """A teacher confirms or declines a pupil's proposal; the pupil hears it."""
+    assert viewer.person is not None
+    decided = await decide_proposal(
+        session,
+        teacher_id=viewer.person.id,
+        pupil_goal_id=callback_data.pupil_goal_id,
+        approve=callback_data.approve,
+    )
+    if decided is None:
+        await query.answer(
+            _("Dit voorstel is al beoordeeld, of het is niet van jouw leerling."), show_alert=True
+        )
+        return
+    pupil_id, goal = decided
+    await query.answer()
+    if query.message is not None and isinstance(query.message, Message):
+        verdict = _("✅ Goedgekeurd") if callback_data.approve else _("✖️ Nu niet")
+        await query.message.edit_text(fill("{goal}\n", goal=goal.text) + verdict)
+    pupil = await recipient(session, person_id=pupil_id)
+    if pupil is None:
+        return
+    with use_locale(pupil.locale or settings.default_locale):
+        text = fill(
+            _("Je leerkracht vindt {goal} een goed doel. Succes! 💪")
+            if callback_data.approve
+            else _("Je leerkracht wil {goal} nu nog niet als doel. Vraag gerust waarom."),
+            goal=goal.text,
+        )
+    try:
+        await bot.send_message(pupil.telegram_user_id, text)
+    except TelegramAPIError:
+        log.warning("could not tell pupil %s about the decision", pupil_id)
+
+
+async def finished(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """Shows the chosen goals and ends the choice."""
+    await query.answer()
+    await state.clear()
+    context = await _context(session, viewer, settings, clock)
+    if query.message is not None and isinstance(query.message, Message):
+        await query.message.edit_text(await _my_goals_text(session, context))
+        await query.message.answer(_("Kies iets uit het menu."), reply_markup=main_menu(viewer))
+
+
+async def _edit(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=keyboard)
+
+
+async def re_ask(message: Message) -> None:
+    """Typing where buttons were expected while choosing goals."""
+    await message.answer(_("Tik op een van de knoppen hierboven, of typ /annuleer om te stoppen."))
+
+
+def build_router() -> Router:
+    router = Router(name="goals")
+    pupil = HasRole(Role.PUPIL)
+    router.message.register(start, Command("doelen", "goals"), pupil)
+    router.callback_query.register(offer_line, OfferLine.filter(), pupil)
+    router.callback_query.register(offer_pick, OfferPick.filter(), pupil)
+    router.callback_query.register(browse_sets, BrowseSets.filter(), pupil)
+    router.callback_query.register(browse_set, BrowseSet.filter(), pupil)
+    router.callback_query.register(browse_line, BrowseLine.filter(), pupil)
+    router.callback_query.register(start_search, StartSearch.filter(), pupil)
+    router.callback_query.register(propose, Propose.filter(), pupil)
+    router.callback_query.register(finished, Finished.filter(), pupil)
+    router.callback_query.register(decide, Decide.filter(), HasRole(Role.TEACHER))
+    router.message.register(search_typed, ChoosingGoals.search, F.text & ~F.text.startswith("/"))
+    for state in (ChoosingGoals.offer, ChoosingGoals.browse):
+        router.message.register(re_ask, state, ~F.text.startswith("/"))
+    return router

@@ -1,0 +1,127 @@
+"""Getting files from Telegram into the media store, and a kind word when one is refused.
+
+Files are written to the store as soon as they arrive (content-addressed, so a repeat costs
+nothing) and only described in the dialogue's FSM data; their rows are written when the
+dialogue is saved. A dialogue that is cancelled leaves files without rows, which the orphan
+sweep removes later.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from aiogram import Bot
+from aiogram.types import PhotoSize, Voice
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import _
+from bot.settings import Settings
+from storage.media import MediaRefusedError, MediaStore, RefusalReason, StoredFile, StoredImage
+from storage.media_files import record_media
+from storage.models import MediaKind
+
+# Telegram lets bots download files up to 20 MB.
+TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+
+
+def refusal_text(reason: RefusalReason) -> str:
+    texts = {
+        RefusalReason.EMPTY: _("Dit bestand is leeg. Probeer het nog eens."),
+        RefusalReason.TOO_LARGE: _(
+            "Dit bestand is te groot (meer dan 20 MB). Stuur een kleinere versie."
+        ),
+        RefusalReason.NOT_AN_IMAGE: _("Dit is geen foto die ik kan openen."),
+        RefusalReason.UNSUPPORTED_FORMAT: _(
+            "Dit soort bestand kan ik niet bewaren. Stuur een foto (JPG of PNG) of een PDF."
+        ),
+        RefusalReason.TOO_MANY_PIXELS: _("Deze afbeelding is veel te groot om te bewaren."),
+        RefusalReason.TRUNCATED: _("Dit bestand is niet helemaal aangekomen. Stuur het opnieuw."),
+        RefusalReason.BROKEN: _("Dit bestand is kapot. Stuur het opnieuw of maak een nieuwe foto."),
+        RefusalReason.ANIMATED: _("Bewegende plaatjes kan ik niet bewaren. Stuur een gewone foto."),
+        RefusalReason.HEIC_UNSUPPORTED: _(
+            "Deze iPhone-foto kan ik niet openen. Stuur hem als gewone foto, niet als bestand."
+        ),
+        RefusalReason.TYPE_MISMATCH: _("Dit bestand is iets anders dan zijn naam zegt."),
+        RefusalReason.IS_IMAGE: _("Dit is een foto; stuur hem als foto."),
+    }
+    return texts.get(reason, _("Dit bestand kan ik niet bewaren."))
+
+
+@lru_cache(maxsize=8)
+def _store_at(root: Path) -> MediaStore:
+    return MediaStore(root)
+
+
+def media_store(settings: Settings) -> MediaStore:
+    """One store per media directory, so its limit on parallel image work is shared."""
+    return _store_at(Path(settings.media_dir))
+
+
+async def download(bot: Bot, file_id: str, file_size: int | None) -> bytes:
+    if file_size is not None and file_size > TELEGRAM_DOWNLOAD_LIMIT:
+        raise MediaRefusedError(RefusalReason.TOO_LARGE)
+    telegram_file = await bot.get_file(file_id)
+    if telegram_file.file_path is None:
+        raise MediaRefusedError(RefusalReason.BROKEN)
+    buffer = io.BytesIO()
+    await bot.download_file(telegram_file.file_path, destination=buffer)
+    return buffer.getvalue()
+
+
+def largest(photos: list[PhotoSize]) -> PhotoSize:
+    return max(photos, key=lambda size: size.width * size.height)
+
+
+async def keep_photo(bot: Bot, photos: list[PhotoSize], settings: Settings) -> dict[str, Any]:
+    """Download the largest size of a photo, clean and store it; FSM-ready description.
+
+    Raises MediaRefusedError (with a reason for `refusal_text`) and stores nothing."""
+    photo = largest(photos)
+    data = await download(bot, photo.file_id, photo.file_size)
+    return image_to_data(await media_store(settings).store_image(data))
+
+
+async def keep_voice(bot: Bot, voice: Voice, settings: Settings) -> dict[str, Any]:
+    data = await download(bot, voice.file_id, voice.file_size)
+    stored = await media_store(settings).store_file(
+        data,
+        kind=MediaKind.VOICE,
+        declared_mime=voice.mime_type or "audio/ogg",
+        duration_seconds=voice.duration,
+    )
+    return file_to_data(stored)
+
+
+def file_to_data(stored: StoredFile) -> dict[str, Any]:
+    return {**asdict(stored), "kind": stored.kind.value}
+
+
+def file_from_data(data: dict[str, Any]) -> StoredFile:
+    return StoredFile(**{**data, "kind": MediaKind(data["kind"])})
+
+
+def image_to_data(stored: StoredImage) -> dict[str, Any]:
+    return {
+        "image": file_to_data(stored.image),
+        "thumbnail": file_to_data(stored.thumbnail),
+        "original": file_to_data(stored.original) if stored.original else None,
+        "source_format": stored.source_format,
+    }
+
+
+def image_from_data(data: dict[str, Any]) -> StoredImage:
+    return StoredImage(
+        image=file_from_data(data["image"]),
+        thumbnail=file_from_data(data["thumbnail"]),
+        original=file_from_data(data["original"]) if data.get("original") else None,
+        source_format=data["source_format"],
+    )
+
+
+async def record_file(session: AsyncSession, data: dict[str, Any]) -> int:
+    """The row of a file kept during a dialogue; its id."""
+    return (await record_media(session, stored=file_from_data(data))).id

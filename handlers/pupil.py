@@ -1,0 +1,238 @@
+"""A pupil's overviews: my goals with where I stand (`/mijndoelen`), and looking back
+(`/terugkijken`); plus "where am I now?" on a goal (self-assessment with the rubric)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from babel.dates import format_date
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import _, current_locale, ngettext
+from bot.keyboards import BUTTON_LOOK_BACK, BUTTON_MY_GOALS, main_menu
+from bot.settings import Settings
+from bot.texts import bold, fill
+from conversations.calendar import Clock, school_today
+from handlers.filters import HasRole
+from storage.accounts import Viewer
+from storage.goals import (
+    LevelView,
+    levels_for,
+    own_pupil_goal,
+    progress_of,
+    pupil_context,
+    record_self_assessment,
+)
+from storage.models import PupilGoalStatus, Role
+from storage.reflections import reflections_since
+from storage.week_plans import monday_of, plan_items
+
+LOOK_BACK_DAYS = 14
+HOW_EMOJI = {4: "😀", 3: "🙂", 2: "😐", 1: "😟"}
+
+
+class Assess(CallbackData, prefix="sa"):
+    pupil_goal_id: int
+
+
+class AssessLevel(CallbackData, prefix="sal"):
+    pupil_goal_id: int
+    position: int
+
+
+def level_name(level: LevelView | None, position: int | None, name: str | None = None) -> str:
+    """A rubric's own level name, or the default scale's name in the user's language."""
+    if level is not None and level.name:
+        return level.name
+    if name:
+        return name
+    defaults = {1: _("beginner"), 2: _("in ontwikkeling"), 3: _("gevorderd"), 4: _("expert")}
+    return defaults.get(position or 0, "–")
+
+
+async def my_goals(
+    message: Message,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """My goals of this period, per line: my level, my teacher's level, days worked on."""
+    assert viewer.person is not None
+    today = school_today(settings, clock)
+    context = await pupil_context(session, pupil_id=viewer.person.id, today=today)
+    if context.period_id is None or context.period_starts_on is None:
+        await message.answer(_("Er is nu geen periode."), reply_markup=main_menu(viewer))
+        return
+    progress = await progress_of(session, context=context, since=context.period_starts_on)
+    if not progress:
+        await message.answer(
+            _("Je hebt nog geen doelen voor deze periode. Kies ze met /doelen."),
+            reply_markup=main_menu(viewer),
+        )
+        return
+    items = await plan_items(session, pupil_id=viewer.person.id, week_start=monday_of(today))
+    lines = [bold(fill(_("Mijn doelen – {period}"), period=context.period_name or ""))]
+    current_line = None
+    rows = []
+    for entry in progress:
+        goal = entry.choice.goal
+        if goal.line_name != current_line:
+            current_line = goal.line_name
+            lines += ["", "📚 " + bold(current_line)]
+        lines.append(fill("🎯 {goal}", goal=goal.text))
+        details = [
+            fill(
+                _("ik: {level}"),
+                level=level_name(None, entry.self_level, entry.self_level_name)
+                if entry.self_level
+                else "–",
+            ),
+            fill(
+                _("juf/meester: {level}"),
+                level=level_name(None, entry.teacher_level, entry.teacher_level_name)
+                if entry.teacher_level
+                else "–",
+            ),
+            ngettext(
+                "{days} dag aan gewerkt", "{days} dagen aan gewerkt", entry.days_worked
+            ).format(days=entry.days_worked),
+        ]
+        goal_items = [item for item in items if item.pupil_goal_id == entry.choice.pupil_goal_id]
+        if goal_items:
+            details.append(
+                _("deze week {done}/{total} ✅").format(
+                    done=sum(item.done for item in goal_items), total=len(goal_items)
+                )
+            )
+        if entry.choice.status is PupilGoalStatus.PROPOSED:
+            details.append(_("wacht op je leerkracht"))
+        lines.append("   " + " · ".join(details))
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=fill(_("📍 Waar sta ik? {goal}"), goal=goal.text[:40]),
+                    callback_data=Assess(pupil_goal_id=entry.choice.pupil_goal_id).pack(),
+                )
+            ]
+        )
+    await message.answer("\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+async def ask_level(
+    query: CallbackQuery, callback_data: Assess, session: AsyncSession, viewer: Viewer
+) -> None:
+    """ "Where am I now on this goal?" with the rubric's levels and what each looks like."""
+    assert viewer.person is not None
+    pupil_goal = await own_pupil_goal(
+        session, pupil_id=viewer.person.id, pupil_goal_id=callback_data.pupil_goal_id
+    )
+    if pupil_goal is None:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    await query.answer()
+    levels = await levels_for(session, goal_id=pupil_goal.goal_id)
+    lines = [_("Waar sta je nu? Lees de niveaus en kies wat het beste past.")]
+    for level in levels:
+        line = bold(level_name(level, level.position))
+        if level.descriptor:
+            line += fill(": {text}", text=level.descriptor)
+        lines.append(line)
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=f"{'🟢' * level.position} {level_name(level, level.position)}",
+                    callback_data=AssessLevel(
+                        pupil_goal_id=callback_data.pupil_goal_id, position=level.position
+                    ).pack(),
+                )
+            ]
+            for level in levels
+        ]
+    )
+    assert query.message is not None
+    await query.message.answer("\n".join(lines), reply_markup=keyboard)
+
+
+async def level_chosen(
+    query: CallbackQuery, callback_data: AssessLevel, session: AsyncSession, viewer: Viewer
+) -> None:
+    """Stores the self-assessment with today's date, so progress shows over time."""
+    assert viewer.person is not None
+    level = await record_self_assessment(
+        session,
+        pupil_id=viewer.person.id,
+        pupil_goal_id=callback_data.pupil_goal_id,
+        position=callback_data.position,
+    )
+    if level is None:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            fill(_("Bewaard: je staat nu op {level}. 👍"), level=level_name(level, level.position))
+        )
+
+
+async def look_back(
+    message: Message,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """The last two weeks of reflections, one compact line each."""
+    assert viewer.person is not None
+    today = school_today(settings, clock)
+    reflections = await reflections_since(
+        session, pupil_id=viewer.person.id, since=today - timedelta(days=LOOK_BACK_DAYS - 1)
+    )
+    if not reflections:
+        await message.answer(
+            _("Je hebt de afgelopen twee weken nog niet gereflecteerd. Begin met /reflectie!"),
+            reply_markup=main_menu(viewer),
+        )
+        return
+    lines = [bold(_("Terugkijken: de laatste twee weken"))]
+    for reflection in reflections:
+        day = format_date(reflection.on_date, format="EEE d MMM", locale=current_locale())
+        what = ", ".join(reflection.goals) or reflection.other_work or _("iets anders")
+        line = fill(
+            "{day} · {what} {how} {effort} {feel}",
+            day=day,
+            what=what[:60],
+            how=HOW_EMOJI.get(reflection.how_it_went or 0, ""),
+            effort="💪" * (reflection.effort or 0),
+            feel=HOW_EMOJI.get(reflection.wellbeing or 0, ""),
+        )
+        if reflection.next_step:
+            line += "\n      " + fill(_("➡️ volgende stap: {step}"), step=reflection.next_step)
+        lines.append(line)
+    days = len({reflection.on_date for reflection in reflections})
+    lines += [
+        "",
+        ngettext(
+            "Je reflecteerde op {days} dag. Goed bezig!",
+            "Je reflecteerde op {days} dagen. Goed bezig!",
+            days,
+        ).format(days=days),
+    ]
+    await message.answer("\n".join(lines), reply_markup=main_menu(viewer))
+
+
+def build_router() -> Router:
+    router = Router(name="pupil")
+    pupil = HasRole(Role.PUPIL)
+    router.message.register(my_goals, Command("mijndoelen", "mygoals"), pupil)
+    router.message.register(my_goals, F.text == BUTTON_MY_GOALS, pupil)
+    router.message.register(look_back, Command("terugkijken", "lookback"), pupil)
+    router.message.register(look_back, F.text == BUTTON_LOOK_BACK, pupil)
+    router.callback_query.register(ask_level, Assess.filter(), pupil)
+    router.callback_query.register(level_chosen, AssessLevel.filter(), pupil)
+    return router
