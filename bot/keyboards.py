@@ -43,6 +43,7 @@ BUTTON_REFLECT = __("✍️ Reflectie")
 BUTTON_WEEK_PLAN = __("📅 Weekplan")
 BUTTON_MY_GOALS = __("🎯 Mijn doelen")
 BUTTON_LOOK_BACK = __("🔙 Terugkijken")
+BUTTON_MY_PLAN = __("📝 Mijn plan")
 
 
 def main_menu(viewer: Viewer) -> ReplyKeyboardMarkup | None:
@@ -52,7 +53,7 @@ def main_menu(viewer: Viewer) -> ReplyKeyboardMarkup | None:
         Role.PUPIL: [
             [BUTTON_REFLECT, BUTTON_WEEK_PLAN],
             [BUTTON_MY_GOALS, BUTTON_LOOK_BACK],
-            [BUTTON_MY_GROUP],
+            [BUTTON_MY_GROUP, BUTTON_MY_PLAN],
         ],
         Role.TEACHER: [[BUTTON_MY_GROUPS]],
         Role.PARENT: [[BUTTON_MY_CHILDREN]],

@@ -67,7 +67,7 @@ from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, __, current_locale
-from bot.keyboards import main_menu
+from bot.keyboards import BUTTON_MY_PLAN, main_menu
 from bot.settings import Settings
 from bot.texts import fill
 from conversations.calendar import school_today
@@ -899,6 +899,7 @@ def build_router() -> Router:
     for observer in (pupils.message, pupils.callback_query):
         observer.filter(HasRole(Role.PUPIL))
     pupils.message.register(show_plans, Command("mijnplan", "plan"))
+    pupils.message.register(show_plans, F.text == BUTTON_MY_PLAN)
     pupils.callback_query.register(menu_pressed, PlanMenu.filter())
     pupils.callback_query.register(edit_pressed, PlanEdit.filter())
     pupils.callback_query.register(

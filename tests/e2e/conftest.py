@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import App, build_app
 from bot.settings import Settings
@@ -13,18 +15,45 @@ from sandbox import SandboxClient, TelegramSandbox
 from tests.factories import DemoSchool, build_school
 
 TOKEN = "4242:e2e-test-token-not-a-secret"
+SETTLE_SECONDS = 10.0
 
 
 class RunningBot:
-    """The bot as a process would run it; `restart` throws away everything held in memory."""
+    """The bot as a process would run it; `restart` throws away everything held in memory.
+
+    It counts the updates being handled, so a test can wait until the transaction of the
+    update that sent a reply has committed (`settled`): the reply leaves before the commit.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app: App | None = None
         self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def _count_updates(self, app: App) -> None:
+        handle = app.dispatcher.feed_update
+
+        async def counted(bot: Any, update: Any, **kwargs: Any) -> Any:
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                return await handle(bot, update, **kwargs)
+            finally:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.set()
+
+        app.dispatcher.feed_update = counted  # type: ignore[method-assign]
+
+    async def settled(self) -> None:
+        await asyncio.wait_for(self._idle.wait(), SETTLE_SECONDS)
 
     async def start(self) -> None:
         self.app = build_app(self.settings, token=TOKEN)
+        self._count_updates(self.app)
         self._task = asyncio.create_task(
             self.app.dispatcher.start_polling(
                 self.app.bot, handle_signals=False, close_bot_session=False, polling_timeout=1
@@ -80,3 +109,32 @@ async def telegram(sandbox: TelegramSandbox) -> AsyncIterator[SandboxClient]:
 @pytest.fixture
 async def school(session_factory) -> DemoSchool:
     return await build_school(session_factory)
+
+
+class _SettledSession:
+    def __init__(self, factory: async_sessionmaker[AsyncSession], bot: RunningBot | None) -> None:
+        self._factory = factory
+        self._bot = bot
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> AsyncSession:
+        if self._bot is not None:
+            await self._bot.settled()
+        self._session = self._factory()
+        return await self._session.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._session is not None
+        await self._session.__aexit__(*exc)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def session_factory(session_factory, request):
+    """Sessions that first wait for the bot to finish the updates in hand, so what a test
+    reads is what the bot committed (the reply to an update is sent before its commit)."""
+    bot = request.getfixturevalue("running_bot") if "running_bot" in request.fixturenames else None
+
+    def open_session() -> _SettledSession:
+        return _SettledSession(session_factory, bot)
+
+    return open_session

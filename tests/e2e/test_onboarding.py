@@ -14,7 +14,7 @@ from tests.factories import DemoSchool
 PUPIL_MENU = [
     ["✍️ Reflectie", "📅 Weekplan"],
     ["🎯 Mijn doelen", "🔙 Terugkijken"],
-    ["👥 Mijn groep"],
+    ["👥 Mijn groep", "📝 Mijn plan"],
     ["❓ Hulp", "🌐 Taal"],
 ]
 TEACHER_MENU = [["👥 Mijn groepen"], ["❓ Hulp", "🌐 Taal"]]
@@ -245,7 +245,7 @@ async def test_language_can_be_switched_to_english(
     assert pupil.reply_keyboard() == [
         ["✍️ Reflection", "📅 Week plan"],
         ["🎯 My goals", "🔙 Look back"],
-        ["👥 My group"],
+        ["👥 My group", "📝 My plan"],
         ["❓ Help", "🌐 Language"],
     ]
     await pupil.send_text("👥 My group")

@@ -43,7 +43,10 @@ async def test_webhook_mode_handles_a_pupil_joining(
         await pupil.send_text(f"/start {school.codes['P1']}")
         [welcome] = await pupil.wait_for_reply()
         assert "Sam de Vries" in welcome["text"]
-        assert pupil.reply_keyboard()[-2:] == [["👥 Mijn groep"], ["❓ Hulp", "🌐 Taal"]]
+        assert pupil.reply_keyboard()[-2:] == [
+            ["👥 Mijn groep", "📝 Mijn plan"],
+            ["❓ Hulp", "🌐 Taal"],
+        ]
     finally:
         await runner.cleanup()
         await app.close()
