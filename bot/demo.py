@@ -12,8 +12,8 @@ keeps nothing between runs (it lives in memory), so the people come back as sand
 the Telegram ids the database remembers, and each sends `/start` once to get their menu again.
 The chat history of an earlier run is gone then; the portfolio data is not.
 
-The demo clock (`bot.clock.Clock`, held by the app) can be moved from the page. Nothing in the
-bot reads it yet: scheduled prompts and reminders will, once they exist.
+The demo clock (`bot.clock.Clock`, held by the app) can be moved from the page. The bot's
+dialogues take "today" from it; scheduled prompts and reminders will, once they exist.
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ DEMO_MEDIA = "demo-media"
 LINK_CONCURRENCY = 6
 REPLY_TIMEOUT = 20.0
 CLOCK_NOTES = [
-    "Moving the clock changes the bot's clock (App.clock). Nothing in the bot reads it yet: "
-    "scheduled prompts and reminders will appear in the chats here once reminders exist.",
-    "De klok verzetten verandert de klok van de bot. Nog niets in de bot gebruikt hem: "
-    "geplande vragen en herinneringen verschijnen hier zodra die er zijn.",
+    "Moving the clock moves the bot's 'today': reflections, the week plan and goals count "
+    "from the new date. Scheduled prompts and reminders will appear here once they exist.",
+    "De klok verzetten verzet 'vandaag' voor de bot: reflecties, het weekplan en de doelen "
+    "rekenen met de nieuwe datum. Geplande vragen en herinneringen komen hier zodra die er zijn.",
 ]
 
 

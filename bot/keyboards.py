@@ -44,6 +44,10 @@ BUTTON_WEEK_PLAN = __("📅 Weekplan")
 BUTTON_MY_GOALS = __("🎯 Mijn doelen")
 BUTTON_LOOK_BACK = __("🔙 Terugkijken")
 BUTTON_MY_PLAN = __("📝 Mijn plan")
+BUTTON_NOTE = __("📝 Notitie")
+BUTTON_UNSEEN = __("👀 Nog niet gezien")
+BUTTON_TIMELINE = __("🔎 Zoeken")
+BUTTON_PORTFOLIO = __("🗂 Portfolio")
 
 
 def main_menu(viewer: Viewer) -> ReplyKeyboardMarkup | None:
@@ -53,9 +57,9 @@ def main_menu(viewer: Viewer) -> ReplyKeyboardMarkup | None:
         Role.PUPIL: [
             [BUTTON_REFLECT, BUTTON_WEEK_PLAN],
             [BUTTON_MY_GOALS, BUTTON_LOOK_BACK],
-            [BUTTON_MY_GROUP, BUTTON_MY_PLAN],
+            [BUTTON_MY_GROUP, BUTTON_MY_PLAN, BUTTON_PORTFOLIO],
         ],
-        Role.TEACHER: [[BUTTON_MY_GROUPS]],
+        Role.TEACHER: [[BUTTON_NOTE, BUTTON_UNSEEN], [BUTTON_MY_GROUPS, BUTTON_TIMELINE]],
         Role.PARENT: [[BUTTON_MY_CHILDREN]],
         Role.ADMIN: [[BUTTON_SCHOOL]],
     }[viewer.person.role]

@@ -15,12 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from aiogram import Bot
-from aiogram.types import PhotoSize, Voice
+from aiogram.types import Document, PhotoSize, Voice
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
 from bot.settings import Settings
-from storage.media import MediaRefusedError, MediaStore, RefusalReason, StoredFile, StoredImage
+from storage.media import (
+    MediaRefusedError,
+    MediaStore,
+    RefusalReason,
+    StoredFile,
+    StoredImage,
+    looks_like_image,
+)
 from storage.media_files import record_media
 from storage.models import MediaKind
 
@@ -94,6 +101,39 @@ async def keep_voice(bot: Bot, voice: Voice, settings: Settings) -> dict[str, An
         duration_seconds=voice.duration,
     )
     return file_to_data(stored)
+
+
+# Extensions that say "picture": such a file goes through the image pipeline even when its
+# bytes are not an image, so a text file renamed .jpg is refused as "not a photo".
+IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "gif", "bmp", "heic", "heif", "avif"})
+
+
+def is_image_document(document: Document, data: bytes) -> bool:
+    name = (document.file_name or "").rsplit(".", 1)
+    extension = name[1].lower() if len(name) == 2 else ""
+    return (
+        looks_like_image(data)
+        or (document.mime_type or "").startswith("image/")
+        or extension in IMAGE_EXTENSIONS
+    )
+
+
+async def keep_document(
+    bot: Bot, document: Document, settings: Settings
+) -> tuple[bool, dict[str, Any]]:
+    """A file sent as a document: an image (cleaned, like a photo) or a document kept as it
+    is. Returns (is_image, FSM-ready description); raises MediaRefusedError, storing nothing."""
+    data = await download(bot, document.file_id, document.file_size)
+    store = media_store(settings)
+    if is_image_document(document, data):
+        return True, image_to_data(await store.store_image(data, filename=document.file_name))
+    stored = await store.store_file(
+        data,
+        kind=MediaKind.DOCUMENT,
+        filename=document.file_name,
+        declared_mime=document.mime_type,
+    )
+    return False, file_to_data(stored)
 
 
 def file_to_data(stored: StoredFile) -> dict[str, Any]:

@@ -12,8 +12,16 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
-from conversations import goals, learning_plan, onboarding, reflection, week_plan
-from handlers import common, errors, fallback, group_chat, menu, pupil, start
+from conversations import (
+    evidence,
+    goals,
+    learning_plan,
+    observation,
+    onboarding,
+    reflection,
+    week_plan,
+)
+from handlers import common, errors, fallback, group_chat, menu, portfolio, pupil, start, teacher
 
 
 def get_routers() -> list[Router]:
@@ -36,6 +44,10 @@ def get_routers() -> list[Router]:
         reflection.build_router(),
         goals.build_router(),
         week_plan.build_router(),
+        portfolio.build_router(),
+        evidence.build_router(),
+        teacher.build_router(),
+        observation.build_router(),
         fallback.build_router(),
     )
     return [errors.build_router(), group_chat.build_router(), private]

@@ -32,8 +32,26 @@ def help_text(viewer: Viewer) -> str:
         lines.append(_("Typ de uitnodigingscode die je van school kreeg, of gebruik /start."))
     elif role is Role.PUPIL:
         lines.append(_("Hier houd je je portfolio bij: je doelen, hoe het ging en je werk."))
+        lines += [
+            "",
+            _("/reflectie – vertel hoe het vandaag ging"),
+            _("/doelen – kies je doelen voor deze periode"),
+            _("/weekplan – plan je week en vink af wat klaar is"),
+            _("/mijndoelen – waar sta je op je doelen?"),
+            _("/terugkijken – je laatste twee weken"),
+            _("/mijnplan – je eigen plan"),
+            _("/portfolio – je bewaarde werk"),
+            _("Stuur een foto van je werk om hem te bewaren."),
+        ]
     elif role is Role.TEACHER:
         lines.append(_("Hier leg je observaties vast en volg je je groep."))
+        lines += [
+            "",
+            _("/obs Sam, Noor werkten goed samen #samenwerken – snel een notitie"),
+            _("/tijdlijn naam – alles van een leerling, nieuwste eerst"),
+            _("/zoek woord – zoek in je notities"),
+            _("/nietgezien – wie heb je een tijd niet gezien?"),
+        ]
     elif role is Role.PARENT:
         lines.append(_("Hier zie je hoe je kind leert, en wat je kind met je deelt."))
     else:

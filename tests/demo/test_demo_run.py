@@ -140,3 +140,12 @@ async def test_keep_continues_the_same_demo(tmp_path: Path):
         assert len(people) == 18, "a fresh demo forgets the newcomer"
     finally:
         await fresh.stop()
+
+
+def test_the_demo_command_line():
+    from bot.cli import build_parser
+
+    args = build_parser().parse_args(["demo", "--keep", "--port", "9000"])
+    assert (args.keep, args.port) == (True, 9000)
+    args = build_parser().parse_args(["demo"])
+    assert (args.keep, args.port) == (False, None)

@@ -14,10 +14,14 @@ from tests.factories import DemoSchool
 PUPIL_MENU = [
     ["✍️ Reflectie", "📅 Weekplan"],
     ["🎯 Mijn doelen", "🔙 Terugkijken"],
-    ["👥 Mijn groep", "📝 Mijn plan"],
+    ["👥 Mijn groep", "📝 Mijn plan", "🗂 Portfolio"],
     ["❓ Hulp", "🌐 Taal"],
 ]
-TEACHER_MENU = [["👥 Mijn groepen"], ["❓ Hulp", "🌐 Taal"]]
+TEACHER_MENU = [
+    ["📝 Notitie", "👀 Nog niet gezien"],
+    ["👥 Mijn groepen", "🔎 Zoeken"],
+    ["❓ Hulp", "🌐 Taal"],
+]
 PARENT_MENU = [["👨‍👩‍👧 Mijn kinderen"], ["❓ Hulp", "🌐 Taal"]]
 
 
@@ -221,7 +225,7 @@ async def test_a_teacher_who_is_also_a_parent_switches_between_roles(
     await bram.press("Meester Bram (leerkracht)", message_id=choice["message_id"])
     await bram.wait_for_edit(choice["message_id"])
     await bram.wait_for_reply()
-    assert ["👥 Mijn groepen"] in bram.reply_keyboard()
+    assert ["👥 Mijn groepen", "🔎 Zoeken"] in bram.reply_keyboard()
 
     # Forged button data naming someone else's person id is refused.
     query = await bram.press_raw(choice["message_id"], f"as:{school.persons['P1']}")
@@ -245,7 +249,7 @@ async def test_language_can_be_switched_to_english(
     assert pupil.reply_keyboard() == [
         ["✍️ Reflection", "📅 Week plan"],
         ["🎯 My goals", "🔙 Look back"],
-        ["👥 My group", "📝 My plan"],
+        ["👥 My group", "📝 My plan", "🗂 Portfolio"],
         ["❓ Help", "🌐 Language"],
     ]
     await pupil.send_text("👥 My group")

@@ -1,0 +1,406 @@
+"""The pupil's portfolio (`/portfolio`, menu button): one item at a time on one card message,
+newest first, with paging, a filter per goal, and the item's actions (show the file, share
+with parents or not, caption, goals, delete).
+
+A text card with a "Bekijk" button rather than a photo message edited with
+`edit_message_media`: documents and voice messages page the same way, and a card never has to
+change type. Every id in a button is checked against the pupil in storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Message,
+)
+from babel.dates import format_date
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import _, current_locale
+from bot.keyboards import BUTTON_PORTFOLIO
+from bot.settings import Settings
+from bot.texts import bold, fill
+from conversations.evidence import EditEvidence, ShowEvidence
+from conversations.media_intake import media_store
+from handlers.filters import HasRole
+from storage.accounts import Viewer
+from storage.evidence import (
+    EvidenceFileView,
+    EvidenceView,
+    delete_evidence,
+    evidence_goals,
+    evidence_of,
+    evidence_page,
+    evidence_position,
+    set_sharing,
+)
+from storage.media import EXTENSIONS
+from storage.media_files import delete_media_if_unused
+from storage.models import EvidenceKind, MediaKind, Role
+
+ALL_GOALS = 0
+
+
+class Page(CallbackData, prefix="pf"):
+    offset: int
+    goal_id: int  # ALL_GOALS: no filter
+
+
+class Look(CallbackData, prefix="pfl"):
+    evidence_id: int
+
+
+class ToggleShare(CallbackData, prefix="pfs"):
+    evidence_id: int
+    offset: int
+    goal_id: int
+
+
+class Remove(CallbackData, prefix="pfd"):
+    evidence_id: int
+    offset: int
+    goal_id: int
+    sure: bool
+
+
+class ChooseFilter(CallbackData, prefix="pff"):
+    offset: int
+    goal_id: int
+
+
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def _kind_icon(kind: EvidenceKind) -> str:
+    return {EvidenceKind.PHOTO: "📷", EvidenceKind.VOICE: "🎤", EvidenceKind.VIDEO: "🎬"}.get(
+        kind, "📎"
+    )
+
+
+def _item_text(
+    item: EvidenceView, settings: Settings, position: int, total: int, goal: str | None
+) -> str:
+    day = item.created_at.astimezone(ZoneInfo(settings.timezone)).date()
+    lines = [
+        bold(_("🗂 Je portfolio")) + " · " + _("{n} van {total}").format(n=position, total=total)
+    ]
+    if goal:
+        lines.append(fill(_("🔎 Alleen: {goal}"), goal=goal))
+    lines.append("")
+    lines.append(
+        _kind_icon(item.kind) + " " + format_date(day, format="long", locale=current_locale())
+    )
+    goals = ", ".join(text for _id, text in item.goals)
+    lines.append(fill(_("🎯 {goals}"), goals=goals) if goals else _("🎯 Geen doel"))
+    if item.caption:
+        lines.append(fill(_("💬 {caption}"), caption=item.caption))
+    if item.outside_school:
+        lines.append(_("🏠 Buiten school gemaakt"))
+    lines.append(
+        _("👨‍👩‍👧 Gedeeld met ouders") if item.shared_with_parents else _("🔒 Alleen voor school")
+    )
+    for feedback in item.feedback:
+        if feedback.top:
+            lines.append(fill(_("⭐ Top: {text}"), text=feedback.top))
+        if feedback.tip:
+            lines.append(fill(_("💡 Tip: {text}"), text=feedback.tip))
+    return "\n".join(lines)
+
+
+def _item_keyboard(
+    item: EvidenceView, offset: int, total: int, goal_id: int
+) -> InlineKeyboardMarkup:
+    rows: list[list[InlineKeyboardButton]] = []
+    paging = []
+    if offset > 0:
+        paging.append(_button(_("◀️ Nieuwer"), Page(offset=offset - 1, goal_id=goal_id)))
+    if offset + 1 < total:
+        paging.append(_button(_("Ouder ▶️"), Page(offset=offset + 1, goal_id=goal_id)))
+    if paging:
+        rows.append(paging)
+    if item.files:
+        label = {EvidenceKind.PHOTO: _("📷 Bekijk"), EvidenceKind.VOICE: _("🎤 Luister")}.get(
+            item.kind, _("📎 Open")
+        )
+        rows.append([_button(label, Look(evidence_id=item.id))])
+    share = ToggleShare(evidence_id=item.id, offset=offset, goal_id=goal_id)
+    rows.append(
+        [
+            _button(
+                _("🔒 Niet meer delen met ouders")
+                if item.shared_with_parents
+                else _("👨‍👩‍👧 Deel met ouders"),
+                share,
+            )
+        ]
+    )
+    rows.append(
+        [
+            _button(_("✏️ Bijschrift"), EditEvidence(evidence_id=item.id, what="caption")),
+            _button(_("🎯 Doelen"), EditEvidence(evidence_id=item.id, what="goals")),
+        ]
+    )
+    rows.append(
+        [
+            _button(_("🔎 Per doel"), ChooseFilter(offset=offset, goal_id=goal_id)),
+            _button(
+                _("🗑 Verwijder"),
+                Remove(evidence_id=item.id, offset=offset, goal_id=goal_id, sure=False),
+            ),
+        ]
+    )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def _card(
+    session: AsyncSession, viewer: Viewer, settings: Settings, offset: int, goal_id: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The card for one position of the (filtered) portfolio; past the end shows the last."""
+    assert viewer.person is not None
+    pupil_id = viewer.person.id
+    goals = dict(await evidence_goals(session, pupil_id=pupil_id))
+    if goal_id not in goals:
+        goal_id = ALL_GOALS  # a filter whose last item was deleted, or a forged one
+    filter_id = goal_id or None
+    page = await evidence_page(
+        session, pupil_id=pupil_id, goal_id=filter_id, offset=max(offset, 0), limit=1
+    )
+    if not page.items and page.total:
+        offset = page.total - 1
+        page = await evidence_page(
+            session, pupil_id=pupil_id, goal_id=filter_id, offset=offset, limit=1
+        )
+    if not page.items:
+        return (
+            _("Je portfolio is nog leeg. Stuur een foto van je werk, dan bewaar ik hem hier. 📷"),
+            None,
+        )
+    offset = max(offset, 0)
+    item = page.items[0]
+    text = _item_text(item, settings, offset + 1, page.total, goals.get(goal_id))
+    return text, _item_keyboard(item, offset, page.total, goal_id)
+
+
+async def _redraw(
+    query: CallbackQuery,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    offset: int,
+    goal_id: int,
+) -> None:
+    assert isinstance(query.message, Message)
+    text, keyboard = await _card(session, viewer, settings, offset, goal_id)
+    try:
+        await query.message.edit_text(text, reply_markup=keyboard)
+    except TelegramBadRequest as error:
+        # A double tap (or a stale page button) may ask for the card that is already shown.
+        if "not modified" not in str(error):
+            raise
+
+
+async def open_portfolio(
+    message: Message, session: AsyncSession, viewer: Viewer, settings: Settings
+) -> None:
+    """/portfolio or the menu button: the newest item."""
+    text, keyboard = await _card(session, viewer, settings, 0, ALL_GOALS)
+    await message.answer(text, reply_markup=keyboard)
+
+
+async def show_evidence(
+    query: CallbackQuery,
+    callback_data: ShowEvidence,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+) -> None:
+    """ "Bekijk je portfolio" under a saved or edited item: a new card at that item."""
+    assert viewer.person is not None and isinstance(query.message, Message)
+    await query.answer()
+    offset = await evidence_position(
+        session, pupil_id=viewer.person.id, evidence_id=callback_data.evidence_id
+    )
+    text, keyboard = await _card(session, viewer, settings, offset, ALL_GOALS)
+    await query.message.answer(text, reply_markup=keyboard)
+
+
+async def page_turned(
+    query: CallbackQuery,
+    callback_data: Page,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+) -> None:
+    await query.answer()
+    await _redraw(query, session, viewer, settings, callback_data.offset, callback_data.goal_id)
+
+
+async def filter_chosen(
+    query: CallbackQuery, callback_data: ChooseFilter, session: AsyncSession, viewer: Viewer
+) -> None:
+    """A row per goal that has work, and "Alles"."""
+    assert viewer.person is not None and isinstance(query.message, Message)
+    await query.answer()
+    goals = await evidence_goals(session, pupil_id=viewer.person.id)
+    rows = [
+        [
+            _button(
+                ("✅ " if goal_id == callback_data.goal_id else "") + text[:48],
+                Page(offset=0, goal_id=goal_id),
+            )
+        ]
+        for goal_id, text in goals
+    ]
+    rows.append([_button(_("Alles"), Page(offset=0, goal_id=ALL_GOALS))])
+    await query.message.edit_text(
+        _("Van welk doel wil je het werk zien?"),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+    )
+
+
+async def sharing_toggled(
+    query: CallbackQuery,
+    callback_data: ToggleShare,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+) -> None:
+    assert viewer.person is not None
+    item = await evidence_of(
+        session, pupil_id=viewer.person.id, evidence_id=callback_data.evidence_id
+    )
+    if item is None:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    shared = not item.shared_with_parents
+    await set_sharing(session, pupil_id=viewer.person.id, evidence_id=item.id, shared=shared)
+    await query.answer(
+        _("Je ouders kunnen dit nu zien.") if shared else _("Nu alleen voor school.")
+    )
+    await _redraw(query, session, viewer, settings, callback_data.offset, callback_data.goal_id)
+
+
+async def remove_tapped(
+    query: CallbackQuery,
+    callback_data: Remove,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+) -> None:
+    """First "Weet je het zeker?", then the rows go, and each file once nothing uses it."""
+    assert viewer.person is not None and isinstance(query.message, Message)
+    if not callback_data.sure:
+        item = await evidence_of(
+            session, pupil_id=viewer.person.id, evidence_id=callback_data.evidence_id
+        )
+        if item is None:
+            await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+            return
+        await query.answer()
+        keep = Page(offset=callback_data.offset, goal_id=callback_data.goal_id)
+        sure = Remove(
+            evidence_id=item.id,
+            offset=callback_data.offset,
+            goal_id=callback_data.goal_id,
+            sure=True,
+        )
+        await query.message.edit_text(
+            _("Weet je het zeker? Dit werk gaat dan uit je portfolio, voor altijd."),
+            reply_markup=InlineKeyboardMarkup(
+                inline_keyboard=[[_button(_("🗑 Ja, verwijder"), sure), _button(_("Nee"), keep)]]
+            ),
+        )
+        return
+    media_ids = await delete_evidence(
+        session, pupil_id=viewer.person.id, evidence_id=callback_data.evidence_id
+    )
+    if media_ids is None:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    for media_id in media_ids:
+        # The file itself goes after the commit, and only if no other item shares it.
+        await delete_media_if_unused(
+            session, media_file_id=media_id, media_dir=Path(settings.media_dir)
+        )
+    await query.answer(_("Verwijderd."))
+    await _redraw(query, session, viewer, settings, callback_data.offset, callback_data.goal_id)
+
+
+async def look(
+    query: CallbackQuery,
+    callback_data: Look,
+    bot: Bot,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+) -> None:
+    """Send the item's files as Telegram messages, read from the media store."""
+    assert viewer.person is not None and isinstance(query.message, Message)
+    item = await evidence_of(
+        session, pupil_id=viewer.person.id, evidence_id=callback_data.evidence_id
+    )
+    if item is None:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    store = media_store(settings)
+    try:
+        contents = [
+            (file, await asyncio.to_thread(store.path_of(file).read_bytes)) for file in item.files
+        ]
+    except OSError:
+        await query.answer(_("Dit bestand kan ik niet meer vinden."), show_alert=True)
+        return
+    await query.answer()
+    chat_id = query.message.chat.id
+    if len(contents) > 1 and all(_is_image(file) for file, _data in contents):
+        await bot.send_media_group(
+            chat_id,
+            [
+                InputMediaPhoto(media=BufferedInputFile(data, f"werk-{index + 1}.jpg"))
+                for index, (_file, data) in enumerate(contents[:10])
+            ],
+        )
+        return
+    for file, data in contents:
+        await _send_file(bot, chat_id, file, data)
+
+
+def _is_image(file: EvidenceFileView) -> bool:
+    return file.kind in {MediaKind.IMAGE, MediaKind.THUMBNAIL}
+
+
+async def _send_file(bot: Bot, chat_id: int, file: EvidenceFileView, data: bytes) -> None:
+    if _is_image(file):
+        await bot.send_photo(chat_id, BufferedInputFile(data, "werk.jpg"))
+    elif file.kind is MediaKind.VOICE:
+        await bot.send_voice(chat_id, BufferedInputFile(data, "bericht.ogg"))
+    else:
+        name = file.original_name or "bestand." + EXTENSIONS.get(file.mime_type, "bin")
+        await bot.send_document(chat_id, BufferedInputFile(data, name))
+
+
+def build_router() -> Router:
+    router = Router(name="portfolio")
+    pupil = HasRole(Role.PUPIL)
+    router.message.register(open_portfolio, Command("portfolio"), pupil)
+    router.message.register(open_portfolio, F.text == BUTTON_PORTFOLIO, pupil)
+    router.callback_query.register(show_evidence, ShowEvidence.filter(), pupil)
+    router.callback_query.register(page_turned, Page.filter(), pupil)
+    router.callback_query.register(filter_chosen, ChooseFilter.filter(), pupil)
+    router.callback_query.register(sharing_toggled, ToggleShare.filter(), pupil)
+    router.callback_query.register(remove_tapped, Remove.filter(), pupil)
+    router.callback_query.register(look, Look.filter(), pupil)
+    return router
