@@ -91,8 +91,13 @@ def problems() -> list[str]:
         for message in catalog:
             if not message.id:
                 continue
-            sources = message.id if isinstance(message.id, tuple) else (message.id,)
-            forms = message.string if isinstance(message.string, tuple) else (message.string,)
+            sources = tuple(message.id) if isinstance(message.id, tuple) else (str(message.id),)
+            forms = tuple(
+                str(form or "")
+                for form in (
+                    message.string if isinstance(message.string, tuple) else (message.string,)
+                )
+            )
             if not all(forms):
                 found.append(f"{locale}: untranslated {message.id!r}")
             elif message.fuzzy:

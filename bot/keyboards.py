@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
+    Message,
     ReplyKeyboardMarkup,
 )
 
@@ -101,3 +103,25 @@ def person_keyboard(viewer: Viewer) -> InlineKeyboardMarkup:
             for person in viewer.persons
         ]
     )
+
+
+def button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    """An inline button; `data` is one of the typed CallbackData classes of a conversation."""
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def shorten(text: str, limit: int = 48) -> str:
+    """Goal texts and captions on buttons: long ones are cut so a phone shows them whole."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def in_rows(buttons: list[InlineKeyboardButton], width: int) -> list[list[InlineKeyboardButton]]:
+    return [buttons[index : index + width] for index in range(0, len(buttons), width)]
+
+
+async def edit_card(
+    query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None = None
+) -> None:
+    """Replace the message the pressed button belongs to (one card per dialogue)."""
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=keyboard)

@@ -34,10 +34,11 @@ from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, ngettext
+from bot.keyboards import button, shorten
 from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.calendar import Clock, school_today
@@ -47,7 +48,7 @@ from conversations.media_intake import (
     keep_document,
     keep_photo,
     keep_voice,
-    refusal_text,
+    kept_or_explained,
 )
 from handlers.filters import HasRole
 from storage.accounts import Viewer
@@ -59,7 +60,6 @@ from storage.evidence import (
     set_goals,
 )
 from storage.goals import chosen_goals, pupil_context
-from storage.media import MediaRefusedError
 from storage.models import EvidenceKind, Role, School
 from storage.week_plans import monday_of, week_goal_ids
 
@@ -120,14 +120,6 @@ STATES = {
 }
 
 
-def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
-
-
-def _short(text: str, limit: int = 48) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _what(data: dict[str, Any]) -> str:
     """ "je foto", "je 3 foto's", "je bestand", "je spraakbericht": the card's subject."""
     files = data["files"]
@@ -150,18 +142,18 @@ def _question(step: str, data: dict[str, Any]) -> tuple[str, InlineKeyboardMarku
         picked = data.get("goal_ids", [])
         rows = [
             [
-                _button(
+                button(
                     ("✅ " if goal["id"] in picked else "")
                     + ("📅 " if goal.get("week") else "")
-                    + _short(goal["text"]),
+                    + shorten(goal["text"]),
                     TagGoal(goal_id=goal["id"]),
                 )
             ]
             for goal in data["goals"]
         ]
-        last = [_button(_("Geen doel"), TagGoal(goal_id=NO_GOAL))]
+        last = [button(_("Geen doel"), TagGoal(goal_id=NO_GOAL))]
         if picked:
-            last.append(_button(_("Verder ➡️"), TagGoalsDone()))
+            last.append(button(_("Verder ➡️"), TagGoalsDone()))
         rows.append(last)
         return text, InlineKeyboardMarkup(inline_keyboard=rows)
     if step == "caption":
@@ -171,22 +163,22 @@ def _question(step: str, data: dict[str, Any]) -> tuple[str, InlineKeyboardMarku
         else:
             text = _("Wil je er iets bij schrijven? Typ het kort, of tik op Nee.")
             label = _("Nee")
-        return text, InlineKeyboardMarkup(inline_keyboard=[[_button(label, NoCaption())]])
+        return text, InlineKeyboardMarkup(inline_keyboard=[[button(label, NoCaption())]])
     if step == "place":
         return _("Waar heb je dit gemaakt?"), InlineKeyboardMarkup(
             inline_keyboard=[
                 [
-                    _button(_("🏫 Op school"), Place(outside=False)),
-                    _button(_("🏠 Buiten school"), Place(outside=True)),
+                    button(_("🏫 Op school"), Place(outside=False)),
+                    button(_("🏠 Buiten school"), Place(outside=True)),
                 ]
             ]
         )
     default = bool(data.get("default_shared"))
     return _("Mogen je ouders dit zien?"), InlineKeyboardMarkup(
         inline_keyboard=[
-            [_button(("✅ " if default else "") + _("Ja"), Share(shared=True))],
+            [button(("✅ " if default else "") + _("Ja"), Share(shared=True))],
             [
-                _button(
+                button(
                     ("✅ " if not default else "") + _("Nee, alleen juf/meester"),
                     Share(shared=False),
                 )
@@ -265,10 +257,8 @@ async def work_sent(
 ) -> None:
     """A photo, file or voice message outside any dialogue: keep the file, ask about it."""
     assert viewer.person is not None
-    try:
-        entry = await _keep(message, bot, settings)
-    except MediaRefusedError as refused:
-        await message.answer(refusal_text(refused.reason))
+    entry = await kept_or_explained(message, _keep(message, bot, settings))
+    if entry is None:
         return
     school = await session.get(School, viewer.person.school_id)
     files = [entry]
@@ -297,10 +287,8 @@ async def more_sent(message: Message, bot: Bot, state: FSMContext, settings: Set
         )
         await _show(bot, message.chat.id, state, _step(await state.get_state()), new_message=True)
         return
-    try:
-        entry = await _keep(message, bot, settings)
-    except MediaRefusedError as refused:
-        await message.answer(refusal_text(refused.reason))
+    entry = await kept_or_explained(message, _keep(message, bot, settings))
+    if entry is None:
         return
     files = [*data["files"], entry]
     kind = EvidenceKind.PHOTO if all(f["image"] for f in files) else EvidenceKind.DOCUMENT
@@ -481,7 +469,7 @@ async def sharing_chosen(
         message_id=data["card"],
         reply_markup=InlineKeyboardMarkup(
             inline_keyboard=[
-                [_button(_("🗂 Bekijk je portfolio"), ShowEvidence(evidence_id=evidence.id))]
+                [button(_("🗂 Bekijk je portfolio"), ShowEvidence(evidence_id=evidence.id))]
             ]
         ),
     )
@@ -536,7 +524,7 @@ async def _edited(
     text = _("Aangepast ✅")
     keyboard = InlineKeyboardMarkup(
         inline_keyboard=[
-            [_button(_("🗂 Terug naar je portfolio"), ShowEvidence(evidence_id=data["editing"]))]
+            [button(_("🗂 Terug naar je portfolio"), ShowEvidence(evidence_id=data["editing"]))]
         ]
     )
     if same_card and data.get("card"):

@@ -34,7 +34,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, use_locale
-from bot.keyboards import main_menu
+from bot.keyboards import button, edit_card, main_menu, shorten
 from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.calendar import Clock, school_today
@@ -109,14 +109,6 @@ class Decide(CallbackData, prefix="gdc"):
     approve: bool
 
 
-def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
-
-
-def _short(text: str, limit: int = 56) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 async def _context(
     session: AsyncSession, viewer: Viewer, settings: Settings, clock: Clock | None
 ) -> PupilContext:
@@ -178,21 +170,21 @@ def _offer_screen(offer: list[LineOffer], index: int) -> tuple[str, InlineKeyboa
             )
         rows.append(
             [
-                _button(
-                    f"{mark}{lock}{stars} {_short(option.goal.text, 40)}",
+                button(
+                    f"{mark}{lock}{stars} {shorten(option.goal.text, 40)}",
                     OfferPick(goal_id=option.goal.id, index=index),
                 )
             ]
         )
     navigation = []
     if index > 0:
-        navigation.append(_button(_("⬅️ Vorige"), OfferLine(index=index - 1)))
+        navigation.append(button(_("⬅️ Vorige"), OfferLine(index=index - 1)))
     if index < len(offer) - 1:
-        navigation.append(_button(_("Volgende ➡️"), OfferLine(index=index + 1)))
+        navigation.append(button(_("Volgende ➡️"), OfferLine(index=index + 1)))
     if navigation:
         rows.append(navigation)
-    rows.append([_button(_("🚀 Moeilijker doel kiezen"), BrowseSets())])
-    rows.append([_button(_("✅ Klaar"), Finished())])
+    rows.append([button(_("🚀 Moeilijker doel kiezen"), BrowseSets())])
+    rows.append([button(_("✅ Klaar"), Finished())])
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -212,7 +204,7 @@ async def offer_line(
         return
     await query.answer()
     text, keyboard = _offer_screen(offer, callback_data.index)
-    await _edit(query, text, keyboard)
+    await edit_card(query, text, keyboard)
 
 
 async def offer_pick(
@@ -230,21 +222,21 @@ async def offer_pick(
     except GoalChoiceError:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
-    await query.answer(fill(_("Gekozen: {goal}"), goal=_short(chosen.goal.text, 150)))
+    await query.answer(fill(_("Gekozen: {goal}"), goal=shorten(chosen.goal.text, 150)))
     offer = await teacher_offer(session, context=context)
     index = min(callback_data.index + 1, len(offer) - 1)
     if all(line.chosen_goal_id for line in offer):
-        await _edit(query, await _my_goals_text(session, context), _done_keyboard())
+        await edit_card(query, await _my_goals_text(session, context), _done_keyboard())
         return
     text, keyboard = _offer_screen(offer, index)
-    await _edit(query, text, keyboard)
+    await edit_card(query, text, keyboard)
 
 
 def _done_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [_button(_("🚀 Moeilijker doel kiezen"), BrowseSets())],
-            [_button(_("✅ Klaar"), Finished())],
+            [button(_("🚀 Moeilijker doel kiezen"), BrowseSets())],
+            [button(_("✅ Klaar"), Finished())],
         ]
     )
 
@@ -267,9 +259,9 @@ async def _sets_screen(
     session: AsyncSession, context: PupilContext
 ) -> tuple[str, InlineKeyboardMarkup]:
     goal_sets = await goal_sets_of(session, school_id=context.school_id)
-    rows = [[_button(goal_set.name, BrowseSet(set_id=goal_set.id))] for goal_set in goal_sets]
-    rows.append([_button(_("🔎 Zoeken op woord"), StartSearch())])
-    rows.append([_button(_("✅ Klaar"), Finished())])
+    rows = [[button(goal_set.name, BrowseSet(set_id=goal_set.id))] for goal_set in goal_sets]
+    rows.append([button(_("🔎 Zoeken op woord"), StartSearch())])
+    rows.append([button(_("✅ Klaar"), Finished())])
     text = _("Welk doel wil je leren? Kies eerst een onderwerp, of zoek op een woord.")
     return text, InlineKeyboardMarkup(inline_keyboard=rows)
 
@@ -287,7 +279,7 @@ async def browse_sets(
     await state.set_state(ChoosingGoals.browse)
     context = await _context(session, viewer, settings, clock)
     text, keyboard = await _sets_screen(session, context)
-    await _edit(query, text, keyboard)
+    await edit_card(query, text, keyboard)
 
 
 async def browse_set(
@@ -305,9 +297,9 @@ async def browse_set(
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
     await query.answer()
-    rows = [[_button(_short(line.name), BrowseLine(line_id=line.id, page=0))] for line in lines]
-    rows.append([_button(_("⬅️ Terug"), BrowseSets())])
-    await _edit(query, _("Kies een leerlijn:"), InlineKeyboardMarkup(inline_keyboard=rows))
+    rows = [[button(shorten(line.name), BrowseLine(line_id=line.id, page=0))] for line in lines]
+    rows.append([button(_("⬅️ Terug"), BrowseSets())])
+    await edit_card(query, _("Kies een leerlijn:"), InlineKeyboardMarkup(inline_keyboard=rows))
 
 
 async def browse_line(
@@ -331,13 +323,13 @@ async def browse_line(
     text, rows = _goal_list(choices[0].goal.line_name, shown)
     navigation = []
     if page > 0:
-        navigation.append(_button("⬅️", BrowseLine(line_id=callback_data.line_id, page=page - 1)))
+        navigation.append(button("⬅️", BrowseLine(line_id=callback_data.line_id, page=page - 1)))
     if page < pages - 1:
-        navigation.append(_button("➡️", BrowseLine(line_id=callback_data.line_id, page=page + 1)))
+        navigation.append(button("➡️", BrowseLine(line_id=callback_data.line_id, page=page + 1)))
     if navigation:
         rows.append(navigation)
-    rows.append([_button(_("⬅️ Terug"), BrowseSet(set_id=choices[0].goal.goal_set_id))])
-    await _edit(query, text, InlineKeyboardMarkup(inline_keyboard=rows))
+    rows.append([button(_("⬅️ Terug"), BrowseSet(set_id=choices[0].goal.goal_set_id))])
+    await edit_card(query, text, InlineKeyboardMarkup(inline_keyboard=rows))
 
 
 def _goal_list(
@@ -352,7 +344,7 @@ def _goal_list(
             line += " " + fill(_("(eerst nog: {codes})"), codes=", ".join(choice.blocked_by))
         lines.append(line)
         rows.append(
-            [_button(f"{mark}{_short(choice.goal.text, 50)}", Propose(goal_id=choice.goal.id))]
+            [button(f"{mark}{shorten(choice.goal.text, 50)}", Propose(goal_id=choice.goal.id))]
         )
     if any(choice.blocked_by for choice in choices):
         lines.append(
@@ -387,14 +379,14 @@ async def search_typed(
             _("Geen doel gevonden met dat woord. Probeer een ander woord."),
             reply_markup=InlineKeyboardMarkup(
                 inline_keyboard=[
-                    [_button(_("🔎 Opnieuw zoeken"), StartSearch())],
-                    [_button(_("⬅️ Terug"), BrowseSets())],
+                    [button(_("🔎 Opnieuw zoeken"), StartSearch())],
+                    [button(_("⬅️ Terug"), BrowseSets())],
                 ]
             ),
         )
         return
     text, rows = _goal_list(_("Gevonden:"), found)
-    rows.append([_button(_("⬅️ Terug"), BrowseSets())])
+    rows.append([button(_("⬅️ Terug"), BrowseSets())])
     await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
@@ -432,10 +424,10 @@ async def propose(
             keyboard = InlineKeyboardMarkup(
                 inline_keyboard=[
                     [
-                        _button(
+                        button(
                             _("✅ Goed"), Decide(pupil_goal_id=chosen.pupil_goal_id, approve=True)
                         ),
-                        _button(
+                        button(
                             _("✖️ Nu niet"),
                             Decide(pupil_goal_id=chosen.pupil_goal_id, approve=False),
                         ),
@@ -512,11 +504,6 @@ async def finished(
     if query.message is not None and isinstance(query.message, Message):
         await query.message.edit_text(await _my_goals_text(session, context))
         await query.message.answer(_("Kies iets uit het menu."), reply_markup=main_menu(viewer))
-
-
-async def _edit(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None) -> None:
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=keyboard)
 
 
 async def re_ask(message: Message) -> None:

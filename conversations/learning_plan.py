@@ -67,7 +67,7 @@ from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, __, current_locale
-from bot.keyboards import BUTTON_MY_PLAN, main_menu
+from bot.keyboards import BUTTON_MY_PLAN, main_menu, shorten
 from bot.settings import Settings
 from bot.texts import fill
 from conversations.calendar import school_today
@@ -201,12 +201,8 @@ def _headings() -> dict[PlanField, str]:
     }
 
 
-def _short(text: str, limit: int = BUTTON_TEXT_LENGTH) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _goal_label(code: str | None, text: str, limit: int = BUTTON_TEXT_LENGTH) -> str:
-    return _short(f"{code} {text}" if code else text, limit)
+    return shorten(f"{code} {text}" if code else text, limit)
 
 
 def render_plan(plan: PlanView) -> str:
@@ -527,7 +523,7 @@ async def show_plans(
     rows = [
         [
             InlineKeyboardButton(
-                text="📄 " + _short(plan.idea),
+                text="📄 " + shorten(plan.idea),
                 callback_data=PlanMenu(plan_id=plan.id).pack(),
             )
         ]

@@ -9,13 +9,14 @@ sweep removes later.
 from __future__ import annotations
 
 import io
+from collections.abc import Awaitable
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiogram import Bot
-from aiogram.types import Document, PhotoSize, Voice
+from aiogram.types import Document, Message, PhotoSize, Voice
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
@@ -30,6 +31,8 @@ from storage.media import (
 )
 from storage.media_files import record_media
 from storage.models import MediaKind
+
+T = TypeVar("T")
 
 # Telegram lets bots download files up to 20 MB.
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
@@ -165,3 +168,12 @@ def image_from_data(data: dict[str, Any]) -> StoredImage:
 async def record_file(session: AsyncSession, data: dict[str, Any]) -> int:
     """The row of a file kept during a dialogue; its id."""
     return (await record_media(session, stored=file_from_data(data))).id
+
+
+async def kept_or_explained(message: Message, keeping: Awaitable[T]) -> T | None:
+    """What `keeping` stored, or None after telling the user kindly why the file was refused."""
+    try:
+        return await keeping
+    except MediaRefusedError as refused:
+        await message.answer(refusal_text(refused.reason))
+        return None

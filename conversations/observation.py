@@ -31,18 +31,23 @@ from aiogram import Bot, F, Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, ngettext
+from bot.keyboards import button, shorten
 from bot.settings import Settings
 from bot.texts import fill, names_list
 from conversations.calendar import Clock, school_today
-from conversations.media_intake import keep_photo, keep_voice, record_file, refusal_text
+from conversations.media_intake import (
+    keep_photo,
+    keep_voice,
+    kept_or_explained,
+    record_file,
+)
 from handlers.filters import HasRole
 from storage.accounts import Viewer
 from storage.goals import teaches_pupil
-from storage.media import MediaRefusedError
 from storage.models import Role
 from storage.observations import (
     ObservationRefusedError,
@@ -110,14 +115,6 @@ STATES = {
 CARD_STEPS = {"pupils", "goal", "visibility"}
 
 
-def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
-
-
-def _short(text: str, limit: int = 48) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _shown_pupils(data: dict[str, Any]) -> list[dict[str, Any]]:
     pupils: list[dict[str, Any]] = data["pupils"]
     if data.get("filter_ids"):
@@ -131,7 +128,7 @@ def _pupil_keyboard(data: dict[str, Any]) -> InlineKeyboardMarkup:
     page = min(data.get("page", 0), pages - 1)
     picked = set(data.get("picked", []))
     buttons = [
-        _button(
+        button(
             ("✅ " if pupil["id"] in picked else "") + pupil["name"],
             NotePupil(pupil_id=pupil["id"]),
         )
@@ -140,15 +137,15 @@ def _pupil_keyboard(data: dict[str, Any]) -> InlineKeyboardMarkup:
     rows = [buttons[index : index + 2] for index in range(0, len(buttons), 2)]
     nav = []
     if page > 0:
-        nav.append(_button("⬅️", NotePage(page=page - 1)))
+        nav.append(button("⬅️", NotePage(page=page - 1)))
     if page + 1 < pages:
-        nav.append(_button("➡️", NotePage(page=page + 1)))
+        nav.append(button("➡️", NotePage(page=page + 1)))
     if data.get("filter_ids"):
-        nav.append(_button(_("Alle leerlingen"), NotePage(page=0)))
+        nav.append(button(_("Alle leerlingen"), NotePage(page=0)))
     if nav:
         rows.append(nav)
     if picked:
-        rows.append([_button(_("Verder ➡️"), NotePupilsDone())])
+        rows.append([button(_("Verder ➡️"), NotePupilsDone())])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -185,9 +182,9 @@ def _question(step: str, data: dict[str, Any]) -> tuple[str, InlineKeyboardMarku
         return "\n".join(lines), _pupil_keyboard(data)
     if step == "goal":
         buttons = [
-            [_button(_short(goal["text"]), NoteGoal(goal_id=goal["id"]))] for goal in data["goals"]
+            [button(shorten(goal["text"]), NoteGoal(goal_id=goal["id"]))] for goal in data["goals"]
         ]
-        buttons.append([_button(_("Geen doel"), NoteGoal(goal_id=NO_GOAL))])
+        buttons.append([button(_("Geen doel"), NoteGoal(goal_id=NO_GOAL))])
         return (
             fill(_("Bij welk doel hoort het? ({names})"), names=names_list(_picked_names(data)))
             + "\n"
@@ -205,8 +202,8 @@ def _question(step: str, data: dict[str, Any]) -> tuple[str, InlineKeyboardMarku
         _about(data) + "\n" + _("Zichtbaar voor:"),
         InlineKeyboardMarkup(
             inline_keyboard=[
-                [_button(_("🔒 Alleen leerkrachten"), NoteVisibility(private=True))],
-                [_button(_("👪 Ook leerling en ouders"), NoteVisibility(private=False))],
+                [button(_("🔒 Alleen leerkrachten"), NoteVisibility(private=True))],
+                [button(_("👪 Ook leerling en ouders"), NoteVisibility(private=False))],
             ]
         ),
     )
@@ -444,10 +441,8 @@ async def note_typed(message: Message, bot: Bot, state: FSMContext) -> None:
 async def voice_told(message: Message, bot: Bot, state: FSMContext, settings: Settings) -> None:
     """A spoken note: the file is stored now, its row written when the note is saved."""
     assert message.voice is not None
-    try:
-        stored = await keep_voice(bot, message.voice, settings)
-    except MediaRefusedError as refused:
-        await message.answer(refusal_text(refused.reason))
+    stored = await kept_or_explained(message, keep_voice(bot, message.voice, settings))
+    if stored is None:
         return
     await state.update_data(voice=stored)
     await _show(bot, message.chat.id, state, "visibility", new_message=True)
@@ -463,10 +458,8 @@ async def photo_shown(message: Message, bot: Bot, state: FSMContext, settings: S
             )
         )
         return
-    try:
-        stored = await keep_photo(bot, message.photo, settings)
-    except MediaRefusedError as refused:
-        await message.answer(refusal_text(refused.reason))
+    stored = await kept_or_explained(message, keep_photo(bot, message.photo, settings))
+    if stored is None:
         return
     await state.update_data(photo=stored)
     if message.caption:
@@ -545,7 +538,7 @@ async def unseen_message(
         names=names_list([pupil.name for pupil in pupils]),
     )
     buttons = [
-        [_button(fill(_("📝 Notitie bij {name}"), name=pupil.name), NoteFor(pupil_id=pupil.id))]
+        [button(fill(_("📝 Notitie bij {name}"), name=pupil.name), NoteFor(pupil_id=pupil.id))]
         for pupil in pupils[:MAX_UNSEEN_BUTTONS]
     ]
     return text, InlineKeyboardMarkup(inline_keyboard=buttons)

@@ -38,7 +38,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, __, ngettext
-from bot.keyboards import BUTTON_REFLECT, main_menu
+from bot.keyboards import BUTTON_REFLECT, in_rows, main_menu, shorten
 from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.calendar import Clock, school_today
@@ -46,14 +46,13 @@ from conversations.media_intake import (
     image_from_data,
     keep_photo,
     keep_voice,
+    kept_or_explained,
     record_file,
-    refusal_text,
 )
 from handlers.filters import HasRole
 from storage.accounts import Viewer
 from storage.evidence import NewEvidence, create_evidence
 from storage.goals import chosen_goals, pupil_context
-from storage.media import MediaRefusedError
 from storage.models import EvidenceKind, Role
 from storage.reflections import (
     ReflectionAnswers,
@@ -116,21 +115,17 @@ EFFORT_OPTIONS = ((1, "💪"), (2, "💪💪"), (3, "💪💪💪"), (4, "💪�
 FEEL_OPTIONS = ((4, "😀"), (3, "🙂"), (2, "😐"), (1, "😟"))
 
 
-def _rows(buttons: list[InlineKeyboardButton], width: int) -> list[list[InlineKeyboardButton]]:
-    return [buttons[index : index + width] for index in range(0, len(buttons), width)]
-
-
 def _goal_keyboard(
     goals: list[dict[str, Any]], picked: list[int], multi: bool
 ) -> InlineKeyboardMarkup:
     buttons = [
         InlineKeyboardButton(
-            text=("✅ " if goal["id"] in picked else "") + _short(goal["text"]),
+            text=("✅ " if goal["id"] in picked else "") + shorten(goal["text"]),
             callback_data=PickGoal(goal_id=goal["id"]).pack(),
         )
         for goal in goals
     ]
-    rows = _rows(buttons, 1)
+    rows = in_rows(buttons, 1)
     rows.append(
         [InlineKeyboardButton(text=_("Iets anders"), callback_data=PickGoal(goal_id=OTHER).pack())]
     )
@@ -154,10 +149,6 @@ def _goal_keyboard(
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def _short(text: str, limit: int = 48) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _scale_keyboard(
     step: str, options: tuple[tuple[int, Any], ...], width: int
 ) -> InlineKeyboardMarkup:
@@ -165,7 +156,7 @@ def _scale_keyboard(
         InlineKeyboardButton(text=str(label), callback_data=Scale(step=step, value=value).pack())
         for value, label in options
     ]
-    return InlineKeyboardMarkup(inline_keyboard=_rows(buttons, width))
+    return InlineKeyboardMarkup(inline_keyboard=in_rows(buttons, width))
 
 
 def _extra_keyboard() -> InlineKeyboardMarkup:
@@ -425,10 +416,8 @@ async def text_told(message: Message, bot: Bot, state: FSMContext) -> None:
 async def voice_told(message: Message, bot: Bot, state: FSMContext, settings: Settings) -> None:
     """A voice message at the "tell something" step; kept with the reflection."""
     assert message.voice is not None
-    try:
-        stored = await keep_voice(bot, message.voice, settings)
-    except MediaRefusedError as refused:
-        await message.answer(refusal_text(refused.reason))
+    stored = await kept_or_explained(message, keep_voice(bot, message.voice, settings))
+    if stored is None:
         return
     await state.update_data(voice=stored)
     await _show(bot, message.chat.id, state, "next_step", new_message=True)
@@ -437,10 +426,8 @@ async def voice_told(message: Message, bot: Bot, state: FSMContext, settings: Se
 async def photo_shown(message: Message, bot: Bot, state: FSMContext, settings: Settings) -> None:
     """A photo of the work: cleaned and kept; it becomes evidence when the reflection is saved."""
     assert message.photo is not None
-    try:
-        stored = await keep_photo(bot, message.photo, settings)
-    except MediaRefusedError as refused:
-        await message.answer(refusal_text(refused.reason))
+    stored = await kept_or_explained(message, keep_photo(bot, message.photo, settings))
+    if stored is None:
         return
     photos = [*(await state.get_data()).get("photos", []), stored]
     await state.update_data(photos=photos)

@@ -21,11 +21,11 @@ from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
-from bot.keyboards import BUTTON_WEEK_PLAN
+from bot.keyboards import BUTTON_WEEK_PLAN, button, edit_card
 from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.calendar import Clock, school_today
@@ -71,10 +71,6 @@ class ShowPlan(CallbackData, prefix="ws"):
     pass
 
 
-def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
-
-
 async def _goals(
     session: AsyncSession, viewer: Viewer, settings: Settings, clock: Clock | None
 ) -> tuple[PupilContext, list[ChosenGoal], date]:
@@ -107,12 +103,12 @@ async def _plan_screen(
         for item in goal_items:
             lines.append(fill("   {tick} {text}", tick="✅" if item.done else "⬜", text=item.text))
             rows.append(
-                [_button(("✅ " if item.done else "⬜ ") + item.text[:50], Tick(item_id=item.id))]
+                [button(("✅ " if item.done else "⬜ ") + item.text[:50], Tick(item_id=item.id))]
             )
     done = sum(item.done for item in items)
     if items:
         lines += ["", fill(_("{done} van {total} gedaan"), done=done, total=len(items))]
-    rows.append([_button(_("➕ Plannen"), Plan(index=0))])
+    rows.append([button(_("➕ Plannen"), Plan(index=0))])
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -170,7 +166,7 @@ async def _choose_screen(
     ]
     rows = [
         [
-            _button(
+            button(
                 ("✅ " if activity.text in planned else "") + activity.text[:50],
                 ToggleActivity(index=index, activity_id=activity.id),
             )
@@ -179,10 +175,10 @@ async def _choose_screen(
     ]
     if not offered:
         lines.append(_("Je leerkracht heeft nog geen activiteiten klaargezet; bedenk er zelf een!"))
-    rows.append([_button(_("✍️ Eigen activiteit"), OwnActivity(index=index))])
+    rows.append([button(_("✍️ Eigen activiteit"), OwnActivity(index=index))])
     if index < len(goals) - 1:
-        rows.append([_button(_("Volgende doel ➡️"), Plan(index=index + 1))])
-    rows.append([_button(_("✅ Klaar"), ShowPlan())])
+        rows.append([button(_("Volgende doel ➡️"), Plan(index=index + 1))])
+    rows.append([button(_("✅ Klaar"), ShowPlan())])
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -203,7 +199,7 @@ async def plan_goal(
     await query.answer()
     await state.set_state(PlanningWeek.choose)
     text, keyboard = await _choose_screen(session, context, goals, callback_data.index, week_start)
-    await _edit(query, text, keyboard)
+    await edit_card(query, text, keyboard)
 
 
 async def activity_toggled(
@@ -232,7 +228,7 @@ async def activity_toggled(
         return
     await query.answer()
     text, keyboard = await _choose_screen(session, context, goals, callback_data.index, week_start)
-    await _edit(query, text, keyboard)
+    await edit_card(query, text, keyboard)
 
 
 async def ask_own_activity(
@@ -299,7 +295,7 @@ async def show_plan(
     text, keyboard = await _plan_screen(
         session, pupil_id=context.pupil_id, week_start=week_start, goals=goals
     )
-    await _edit(query, text, keyboard)
+    await edit_card(query, text, keyboard)
 
 
 async def ticked(
@@ -321,12 +317,7 @@ async def ticked(
     text, keyboard = await _plan_screen(
         session, pupil_id=viewer.person.id, week_start=week_start, goals=goals
     )
-    await _edit(query, text, keyboard)
-
-
-async def _edit(query: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup) -> None:
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=keyboard)
+    await edit_card(query, text, keyboard)
 
 
 async def re_ask(message: Message) -> None:

@@ -29,7 +29,7 @@ from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, current_locale
-from bot.keyboards import BUTTON_PORTFOLIO
+from bot.keyboards import BUTTON_PORTFOLIO, button
 from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.evidence import EditEvidence, ShowEvidence
@@ -80,10 +80,6 @@ class ChooseFilter(CallbackData, prefix="pff"):
     goal_id: int
 
 
-def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
-
-
 def _kind_icon(kind: EvidenceKind) -> str:
     return {EvidenceKind.PHOTO: "📷", EvidenceKind.VOICE: "🎤", EvidenceKind.VIDEO: "🎬"}.get(
         kind, "📎"
@@ -126,20 +122,20 @@ def _item_keyboard(
     rows: list[list[InlineKeyboardButton]] = []
     paging = []
     if offset > 0:
-        paging.append(_button(_("◀️ Nieuwer"), Page(offset=offset - 1, goal_id=goal_id)))
+        paging.append(button(_("◀️ Nieuwer"), Page(offset=offset - 1, goal_id=goal_id)))
     if offset + 1 < total:
-        paging.append(_button(_("Ouder ▶️"), Page(offset=offset + 1, goal_id=goal_id)))
+        paging.append(button(_("Ouder ▶️"), Page(offset=offset + 1, goal_id=goal_id)))
     if paging:
         rows.append(paging)
     if item.files:
         label = {EvidenceKind.PHOTO: _("📷 Bekijk"), EvidenceKind.VOICE: _("🎤 Luister")}.get(
             item.kind, _("📎 Open")
         )
-        rows.append([_button(label, Look(evidence_id=item.id))])
+        rows.append([button(label, Look(evidence_id=item.id))])
     share = ToggleShare(evidence_id=item.id, offset=offset, goal_id=goal_id)
     rows.append(
         [
-            _button(
+            button(
                 _("🔒 Niet meer delen met ouders")
                 if item.shared_with_parents
                 else _("👨‍👩‍👧 Deel met ouders"),
@@ -149,14 +145,14 @@ def _item_keyboard(
     )
     rows.append(
         [
-            _button(_("✏️ Bijschrift"), EditEvidence(evidence_id=item.id, what="caption")),
-            _button(_("🎯 Doelen"), EditEvidence(evidence_id=item.id, what="goals")),
+            button(_("✏️ Bijschrift"), EditEvidence(evidence_id=item.id, what="caption")),
+            button(_("🎯 Doelen"), EditEvidence(evidence_id=item.id, what="goals")),
         ]
     )
     rows.append(
         [
-            _button(_("🔎 Per doel"), ChooseFilter(offset=offset, goal_id=goal_id)),
-            _button(
+            button(_("🔎 Per doel"), ChooseFilter(offset=offset, goal_id=goal_id)),
+            button(
                 _("🗑 Verwijder"),
                 Remove(evidence_id=item.id, offset=offset, goal_id=goal_id, sure=False),
             ),
@@ -257,14 +253,14 @@ async def filter_chosen(
     goals = await evidence_goals(session, pupil_id=viewer.person.id)
     rows = [
         [
-            _button(
+            button(
                 ("✅ " if goal_id == callback_data.goal_id else "") + text[:48],
                 Page(offset=0, goal_id=goal_id),
             )
         ]
         for goal_id, text in goals
     ]
-    rows.append([_button(_("Alles"), Page(offset=0, goal_id=ALL_GOALS))])
+    rows.append([button(_("Alles"), Page(offset=0, goal_id=ALL_GOALS))])
     await query.message.edit_text(
         _("Van welk doel wil je het werk zien?"),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
@@ -320,7 +316,7 @@ async def remove_tapped(
         await query.message.edit_text(
             _("Weet je het zeker? Dit werk gaat dan uit je portfolio, voor altijd."),
             reply_markup=InlineKeyboardMarkup(
-                inline_keyboard=[[_button(_("🗑 Ja, verwijder"), sure), _button(_("Nee"), keep)]]
+                inline_keyboard=[[button(_("🗑 Ja, verwijder"), sure), button(_("Nee"), keep)]]
             ),
         )
         return

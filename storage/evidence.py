@@ -121,7 +121,7 @@ class EvidencePage:
     total: int
 
 
-def _filtered(pupil_id: int, goal_id: int | None) -> Select[tuple[int]]:
+def _filtered(pupil_id: int, goal_id: int | None) -> Select[int]:
     query = select(Evidence.id).where(Evidence.pupil_id == pupil_id)
     if goal_id is not None:
         query = query.where(

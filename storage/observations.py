@@ -13,10 +13,12 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.goals import chosen_goals, pupil_context, teaches_pupil
 from storage.models import (
@@ -72,13 +74,13 @@ def tags_in(text: str | None) -> list[str]:
     return tags
 
 
-def _teacher_groups(teacher_id: int) -> Select[tuple[int]]:
+def _teacher_groups(teacher_id: int) -> Select[int]:
     return select(GroupMembership.group_id).where(
         GroupMembership.person_id == teacher_id, GroupMembership.ended_at.is_(None)
     )
 
 
-def _pupils_taught_by(teacher_id: int) -> Select[tuple[int]]:
+def _pupils_taught_by(teacher_id: int) -> Select[int]:
     return (
         select(GroupMembership.person_id)
         .join(Person, Person.id == GroupMembership.person_id)
@@ -365,7 +367,7 @@ class TimelineItem:
     tags: tuple[str, ...] = ()
     is_private: bool = False
     pupils: tuple[str, ...] = ()
-    details: dict[str, object] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -376,7 +378,7 @@ class TimelinePage:
     has_more: bool
 
 
-def _visible_notes(viewer_role: Role) -> list[object]:
+def _visible_notes(viewer_role: Role) -> list[ColumnElement[bool]]:
     # Private notes are for teachers only, whoever asks and however the call is made.
     return [] if viewer_role is Role.TEACHER else [Observation.is_private.is_(False)]
 
