@@ -11,8 +11,8 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 
 from bot.app import App, build_app
+from bot.commands import general_commands
 from bot.errors import UserError
-from bot.i18n import _
 from bot.settings import Settings
 from storage.migrate import ensure_current
 
@@ -24,12 +24,7 @@ WEBHOOK_PATH = "/telegram/webhook"
 
 def bot_commands(app: App, locale: str) -> list[BotCommand]:
     with app.i18n.context(), app.i18n.use_locale(locale):
-        return [
-            BotCommand(command="start", description=_("Begin, of terug naar het menu")),
-            BotCommand(command="help", description=_("Hulp")),
-            BotCommand(command="taal", description=_("Kies je taal")),
-            BotCommand(command="annuleer", description=_("Stop wat je nu doet")),
-        ]
+        return general_commands()
 
 
 async def announce_commands(app: App) -> None:

@@ -24,6 +24,7 @@ from aiogram.types import Message
 from babel.dates import format_time
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.commands import show_commands
 from bot.i18n import _, current_locale
 from bot.keyboards import main_menu
 from bot.settings import Settings
@@ -63,6 +64,8 @@ async def use_code(
         await state.clear()
         viewer = await load_viewer(session, telegram_user_id=message.from_user.id)
         await message.answer(await welcome_text(session, viewer), reply_markup=main_menu(viewer))
+        if message.bot is not None:
+            await show_commands(message.bot, message.chat.id, viewer)
         return
     await state.set_state(Onboarding.waiting_for_code)
     if result.outcome is RedeemOutcome.LOCKED:

@@ -8,6 +8,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.commands import show_commands
 from bot.i18n import _, current_locale, use_locale
 from bot.keyboards import (
     BUTTON_HELP,
@@ -101,6 +102,8 @@ async def language_chosen(
     viewer = await load_viewer(session, telegram_user_id=query.from_user.id)
     with use_locale(callback_data.code):
         await query.answer()
+        if query.message is not None and query.bot is not None:
+            await show_commands(query.bot, query.message.chat.id, viewer)
         if isinstance(query.message, Message):
             await query.message.edit_text(
                 fill(_("De taal is nu {language}."), language=LANGUAGE_NAMES[callback_data.code])
@@ -138,6 +141,8 @@ async def person_chosen(
     if isinstance(query.message, Message):
         await query.message.edit_text(text)
         await query.message.answer(_("Kies iets uit het menu."), reply_markup=main_menu(viewer))
+        if query.bot is not None:
+            await show_commands(query.bot, query.message.chat.id, viewer)
 
 
 def build_router() -> Router:

@@ -264,3 +264,31 @@ async def test_an_english_telegram_app_gets_english_before_joining(
     await parent.send_text("/start")
     [ask] = await parent.wait_for_reply()
     assert "invitation code" in ask["text"]
+
+
+async def test_the_command_menu_follows_the_role_and_language(running_bot, telegram, school):
+    from aiogram.types import BotCommandScopeChat
+
+    pupil = await telegram.create_user("Sam")
+    await pupil.send_text(f"/start {school.codes['P1']}")
+    await pupil.wait_for_reply()
+    await running_bot.settled()
+    bot = running_bot.app.bot
+    commands = await bot.get_my_commands(scope=BotCommandScopeChat(chat_id=pupil.chat_id))
+    names = [command.command for command in commands]
+    assert names[0] == "reflectie" and "obs" not in names and "taal" in names
+
+    teacher = await telegram.create_user("Anouk")
+    await teacher.send_text(f"/start {school.codes['T1']}")
+    await teacher.wait_for_reply()
+    await running_bot.settled()
+    commands = await bot.get_my_commands(scope=BotCommandScopeChat(chat_id=teacher.chat_id))
+    assert commands[0].command == "obs"
+
+    await pupil.send_text("/taal")
+    [choice] = await pupil.wait_for_reply()
+    await pupil.press("🇬🇧 English", message_id=choice["message_id"])
+    await pupil.wait_for_reply()
+    await running_bot.settled()
+    commands = await bot.get_my_commands(scope=BotCommandScopeChat(chat_id=pupil.chat_id))
+    assert commands[0].description == "Tell how today went"

@@ -1,0 +1,63 @@
+"""The "/" command menu Telegram shows: the general commands for everyone, and for a linked
+person the commands of their role, in their language (set per private chat)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BotCommand, BotCommandScopeChat
+from aiogram.utils.i18n.lazy_proxy import LazyProxy
+
+from bot.i18n import __
+from storage.accounts import Viewer
+from storage.models import Role
+
+log = logging.getLogger(__name__)
+
+GENERAL: tuple[tuple[str, LazyProxy], ...] = (
+    ("start", __("Begin, of terug naar het menu")),
+    ("help", __("Hulp")),
+    ("taal", __("Kies je taal")),
+    ("annuleer", __("Stop wat je nu doet")),
+)
+BY_ROLE: dict[Role, tuple[tuple[str, LazyProxy], ...]] = {
+    Role.PUPIL: (
+        ("reflectie", __("Vertel hoe het vandaag ging")),
+        ("weekplan", __("Je weekplan")),
+        ("doelen", __("Kies je doelen")),
+        ("mijndoelen", __("Waar sta je op je doelen?")),
+        ("portfolio", __("Je bewaarde werk")),
+        ("terugkijken", __("Je laatste twee weken")),
+        ("mijnplan", __("Je eigen plan")),
+    ),
+    Role.TEACHER: (
+        ("obs", __("Snel een notitie")),
+        ("nietgezien", __("Wie heb je een tijd niet gezien?")),
+        ("tijdlijn", __("Alles van een leerling")),
+        ("zoek", __("Zoek in je notities")),
+    ),
+}
+
+
+def general_commands() -> list[BotCommand]:
+    """In the current locale (the caller sets it)."""
+    return [BotCommand(command=name, description=str(text)) for name, text in GENERAL]
+
+
+def commands_for(role: Role | None) -> list[BotCommand]:
+    own = BY_ROLE.get(role, ()) if role is not None else ()
+    return [BotCommand(command=name, description=str(text)) for name, text in own] + (
+        general_commands()
+    )
+
+
+async def show_commands(bot: Bot, chat_id: int, viewer: Viewer) -> None:
+    """After joining, switching role or language: the menu of this person, in this chat only."""
+    role = viewer.person.role if viewer.person is not None else None
+    try:
+        await bot.set_my_commands(commands_for(role), scope=BotCommandScopeChat(chat_id=chat_id))
+    except TelegramAPIError:
+        # The menu is a convenience; joining or switching must not fail for it.
+        log.warning("could not set the command menu for a chat")
