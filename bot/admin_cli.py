@@ -1,5 +1,5 @@
-"""The admin commands of `portfolio-bot`: create a school, import people and goal sets, and
-issue a fresh invite code.
+"""The admin commands of `portfolio-bot`: create a school, import people and goal sets, issue
+a fresh invite code, and a pupil's rights: export, erasure, retention.
 
 Each command checks that the database is migrated, does its work in one transaction and
 commits only when everything succeeded. Invite codes are secrets (a code gives access to a
@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import UserError
+from bot.export import export_filename, export_locale, export_to_file
+from bot.i18n import load_i18n
 from bot.settings import SUPPORTED_LOCALES, Settings
 from storage import migrate
 from storage.db import create_engine, create_sessionmaker
@@ -36,6 +38,27 @@ from storage.importing import (
     import_people,
 )
 from storage.models import School
+from storage.privacy import (
+    ACTION_GOALS_IMPORT,
+    ACTION_INVITE,
+    ACTION_PEOPLE_IMPORT,
+    ACTOR_CLI,
+    SUBJECT_PERSON,
+    ErasurePreview,
+    ErasureResult,
+    PupilData,
+    PupilMatch,
+    RetentionCandidate,
+    apply_retention,
+    collect_pupil_data,
+    erase_pupil,
+    erasure_preview,
+    find_pupils,
+    person_ref,
+    record_audit,
+    record_export,
+    retention_candidates,
+)
 from storage.schools import (
     NoSchoolYetError,
     PersonInvite,
@@ -111,6 +134,47 @@ def register(commands: Subcommands) -> None:
     invite.add_argument("--school", metavar="NAME", help="needed when there are several schools")
     invite.set_defaults(handler=_invite)
 
+    export = commands.add_parser(
+        "export",
+        help="one pupil's whole portfolio as a zip: HTML, the files and JSON (right of access)",
+    )
+    export.add_argument("pupil", metavar="PUPIL", help="the pupil's external id (or name)")
+    export.add_argument("--school", metavar="NAME", help="needed when there are several schools")
+    export.add_argument(
+        "--out", metavar="FILE.zip", type=Path, help="default: portfolio-<id>-<date>.zip here"
+    )
+    export.add_argument("--force", action="store_true", help="overwrite an existing file")
+    export.add_argument(
+        "--include-private-notes",
+        action="store_true",
+        help="also teachers' private notes about the pupil (for a request that asks for them)",
+    )
+    export.add_argument(
+        "--locale", choices=SUPPORTED_LOCALES, help="default: the pupil's, else the school's"
+    )
+    export.set_defaults(handler=_export)
+
+    erase = commands.add_parser(
+        "erase",
+        help="erase one pupil and everything about them, for good (right to erasure)",
+        description="Removes the pupil's rows and files, their parents' links and Telegram "
+        "link. Cannot be undone; the audit log keeps only that it happened. Without --yes it "
+        "only shows what would be erased.",
+    )
+    erase.add_argument("pupil", metavar="PUPIL", help="the pupil's external id (or name)")
+    erase.add_argument("--school", metavar="NAME", help="needed when there are several schools")
+    erase.add_argument("--yes", action="store_true", help="really erase")
+    erase.set_defaults(handler=_erase)
+
+    retention = commands.add_parser(
+        "retention",
+        help="erase pupils who left more than the retention period ago",
+        description="Each school's retention_months, else the RETENTION_MONTHS setting. "
+        "The bot also does this once a day.",
+    )
+    retention.add_argument("--dry-run", action="store_true", help="only list who would go")
+    retention.set_defaults(handler=_retention)
+
 
 # --- handlers --------------------------------------------------------------------------------
 
@@ -146,6 +210,24 @@ async def _import_people(settings: Settings, args: argparse.Namespace) -> int:
             school_year=school_year or current_school_year(_now(school).date()),
             invite_valid_for=timedelta(days=settings.invite_valid_days),
         )
+        if result.changed:
+            await record_audit(
+                session,
+                school_id=school.id,
+                actor_label=ACTOR_CLI,
+                action=ACTION_PEOPLE_IMPORT,
+                subject_kind="school",
+                subject_ref=str(school.id),
+                details={
+                    "school_year": result.school_year,
+                    "people_created": result.people.created,
+                    "people_updated": result.people.updated,
+                    "memberships_started": result.memberships_started,
+                    "memberships_ended": result.memberships_ended,
+                    "guardianships_created": result.guardianships_created,
+                    "codes_issued": len(result.codes),
+                },
+            )
         if codes_out is not None and result.codes:
             # Written before the commit: if the codes cannot be saved, nothing is imported,
             # and no one ends up with codes that only exist as hashes.
@@ -177,7 +259,22 @@ async def _import_people(settings: Settings, args: argparse.Namespace) -> int:
 async def _import_goals(settings: Settings, args: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> GoalSetImportResult:
         school = await _school(session, args.school)
-        return await import_goal_set(session, school=school, path=args.file, name=args.name)
+        result = await import_goal_set(session, school=school, path=args.file, name=args.name)
+        if result.changed:
+            await record_audit(
+                session,
+                school_id=school.id,
+                actor_label=ACTOR_CLI,
+                action=ACTION_GOALS_IMPORT,
+                subject_kind="goal_set",
+                subject_ref=str(result.goal_set_id),
+                details={
+                    "created": result.created,
+                    "goals_created": result.goals.created,
+                    "goals_updated": result.goals.updated,
+                },
+            )
+        return result
 
     result = await _in_transaction(settings, work)
     _print_goals_summary(args.file, result)
@@ -192,6 +289,15 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
             school=school,
             external_id=args.external_id,
             valid_for=timedelta(days=settings.invite_valid_days),
+        )
+        await record_audit(
+            session,
+            school_id=school.id,
+            actor_label=ACTOR_CLI,
+            action=ACTION_INVITE,
+            subject_kind=SUBJECT_PERSON,
+            subject_ref=person_ref(issued.person.id),
+            details={"role": issued.person.role.value, "moves_account": issued.had_account},
         )
         return school, issued
 
@@ -208,7 +314,111 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    out: Path | None = args.out
+    if out is not None:
+        _check_target(out, force=args.force, what="the export")
+    i18n = load_i18n(default_locale=settings.default_locale)
+
+    async def work(session: AsyncSession) -> tuple[PupilData, Path, list[str]]:
+        school = await _school(session, args.school)
+        pupil = await _pupil(session, school, args.pupil)
+        data = await collect_pupil_data(
+            session, pupil_id=pupil.id, include_private_notes=args.include_private_notes
+        )
+        target = out or Path(export_filename(data))
+        if out is None:
+            _check_target(target, force=args.force, what="the export")
+        # Logged in the same transaction: no file without its entry, no entry without file.
+        await record_export(session, data=data, actor_label=ACTOR_CLI, via="cli")
+        with i18n.context(), i18n.use_locale(args.locale or export_locale(data)):
+            missing = await export_to_file(data, media_dir=settings.media_dir, target=target)
+        return data, target, missing
+
+    data, target, missing = await _in_transaction(settings, work)
+    notes = "with" if data.include_private_notes else "without"
+    print(
+        f"Exported {data.pupil.external_id} to {target} ({len(data.reflections)} reflections, "
+        f"{len(data.evidence)} evidence items, {len(data.observations)} notes {notes} private "
+        f"notes, {len(data.talks)} talks, {len(data.files)} files)."
+    )
+    print("The file holds personal data: hand it over safely and delete your copy afterwards.")
+    if missing:
+        print(f"warning: {len(missing)} files were missing from MEDIA_DIR: {_listed(missing)}")
+    return 0
+
+
+async def _erase(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(session: AsyncSession) -> tuple[PupilMatch, ErasurePreview | ErasureResult]:
+        school = await _school(session, args.school)
+        pupil = await _pupil(session, school, args.pupil)
+        if not args.yes:
+            return pupil, await erasure_preview(session, pupil_id=pupil.id)
+        return pupil, await erase_pupil(
+            session, pupil_id=pupil.id, media_dir=settings.media_dir, actor_label=ACTOR_CLI
+        )
+
+    pupil, outcome = await _in_transaction(settings, work)
+    counts = ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in outcome.counts.items())
+    if isinstance(outcome, ErasurePreview):
+        print(f"Would erase {pupil.name} ({pupil.external_id}) for good: {counts}.")
+        print("Nothing was changed. Add --yes to erase; it cannot be undone.")
+        return 1
+    print(f"Erased pupil {pupil.external_id} for good: {counts}.")
+    print(f"The audit log keeps entry {outcome.audit_event_id} without the name.")
+    return 0
+
+
+async def _retention(settings: Settings, args: argparse.Namespace) -> int:
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    default = settings.retention_months
+
+    async def work(session: AsyncSession) -> tuple[list[RetentionCandidate], int]:
+        found = await retention_candidates(session, today=today, default_months=default)
+        if args.dry_run:
+            return found, 0
+        erased = await apply_retention(
+            session, today=today, media_dir=settings.media_dir, default_months=default
+        )
+        return found, len(erased)
+
+    found, erased = await _in_transaction(settings, work)
+    if not found:
+        print("No pupil is past the retention period.")
+        return 0
+    listed = [
+        f"{c.pupil.external_id} {c.pupil.name} ({c.school}, left {c.pupil.left_school_on})"
+        if args.dry_run
+        else f"{c.pupil.external_id} ({c.school}, left {c.pupil.left_school_on})"
+        for c in found
+    ]
+    if args.dry_run:
+        print(f"Would erase {len(found)} pupils: {_listed(listed)}. Nothing was changed.")
+    else:
+        print(f"Erased {erased} pupils past the retention period: {_listed(listed)}.")
+    return 0
+
+
 # --- helpers ---------------------------------------------------------------------------------
+
+
+async def _pupil(session: AsyncSession, school: School, query: str) -> PupilMatch:
+    found = await find_pupils(session, school_id=school.id, query=query)
+    if not found:
+        raise UserError(f'no pupil "{query}" in {school.name}')
+    if len(found) > 1:
+        names = [f"{pupil.external_id} {pupil.name}" for pupil in found]
+        raise UserError(f'several pupils match "{query}" ({_listed(names)}); give the external id')
+    return found[0]
+
+
+def _check_target(path: Path, *, force: bool, what: str) -> None:
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; give a file name for {what}")
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; use --force to overwrite it")
+    if not path.parent.is_dir():
+        raise UserError(f"cannot write {path}: the directory {path.parent} does not exist")
 
 
 async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -6,7 +6,10 @@ the very same app with `build_app`.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -20,9 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.i18n import ViewerLocaleMiddleware, load_i18n
-from bot.middlewares import UpdateTransaction, ViewerMiddleware
+from bot.middlewares import RetryReplies, UpdateTransaction, ViewerMiddleware
+from bot.observability import UpdateLogMiddleware
+from bot.sanitize import CleanInput
 from bot.settings import Settings
+from conversations import prompts, talks
 from handlers import get_routers
+from scheduler.dispatcher import Composer
+from scheduler.service import ReminderService
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
 
@@ -35,10 +43,16 @@ class App:
     bot: Bot
     dispatcher: Dispatcher
     i18n: I18n
+    reminders: ReminderService
+    # The scheduler's own connection to Telegram: bulk sending paces itself and must not be
+    # held up by (or hold up) the conversation replies' flood-control waits.
+    outbox_bot: Bot
     # School time (real time, or moved in the demo); see bot.clock.
     clock: Clock = field(default_factory=Clock)
 
     async def close(self) -> None:
+        await self.reminders.shutdown()
+        await self.outbox_bot.session.close()
         await self.dispatcher.storage.close()
         await self.dispatcher.fsm.events_isolation.close()
         await self.bot.session.close()
@@ -82,9 +96,12 @@ def build_app(
     dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
     i18n = load_i18n(default_locale=settings.default_locale)
 
-    dispatcher.update.outer_middleware(
-        UpdateTransaction(session_factory, serialize=settings.is_sqlite)
-    )
+    # SQLite has one writer: updates and the reminder jobs of this process take turns.
+    db_lock = asyncio.Lock() if settings.is_sqlite else None
+    dispatcher.update.outer_middleware(CleanInput())
+    # First, so that it also times (and counts) what the transaction middleware does.
+    dispatcher.update.outer_middleware(UpdateLogMiddleware())
+    dispatcher.update.outer_middleware(UpdateTransaction(session_factory, lock=db_lock))
     dispatcher.update.outer_middleware(ViewerMiddleware())
     dispatcher.update.outer_middleware(ViewerLocaleMiddleware(i18n))
     dispatcher.include_routers(*get_routers())
@@ -93,4 +110,31 @@ def build_app(
     dispatcher["i18n_core"] = i18n
     clock = clock or Clock(settings.timezone)
     dispatcher["clock"] = clock
-    return App(settings, engine, session_factory, bot, dispatcher, i18n, clock)
+    bot.session.middleware(RetryReplies())
+    outbox_bot = Bot(
+        token=bot.token,
+        session=AiohttpSession(api=bot.session.api),
+        default=bot.default,
+    )
+    reminders = ReminderService(
+        session_factory=session_factory,
+        bot=outbox_bot,
+        i18n=i18n,
+        clock=clock,
+        composers=composers(),
+        per_second=settings.send_rate_per_second,
+        per_chat_per_second=settings.send_rate_per_chat,
+        db_lock=db_lock,
+        lease=timedelta(seconds=settings.reminder_lease_seconds),
+        media_dir=settings.media_dir,
+        retention_months=settings.retention_months,
+        timezone=settings.timezone,
+    )
+    return App(
+        settings, engine, session_factory, bot, dispatcher, i18n, reminders, outbox_bot, clock
+    )
+
+
+def composers() -> Mapping[str, Composer]:
+    """What each kind of scheduled message says (conversations/), by reminder kind."""
+    return {**prompts.COMPOSERS, **talks.COMPOSERS}

@@ -4,24 +4,40 @@
 merges it into each language's .po (Dutch is the source language: its entries are filled with
 the source text). `check` is what the tests run: the catalogs hold exactly the strings of the
 code, every language is complete, and placeholders match.
+
+nl and en are complete for everything. The parents' languages (tr, ar, pl, uk) must be
+complete for what a parent sees: every string of a parent module (`PARENT_MODULES`) and every
+string marked with a `# parents` comment on the line before it in shared code (help, /taal,
+onboarding). Their other entries may stay empty; the bot then speaks English there.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 from bot.i18n import DOMAIN, LOCALES_DIR
-from bot.settings import PROJECT_ROOT
+from bot.settings import PARENT_LOCALES, PROJECT_ROOT
 
 SOURCE_DIRS = ("bot", "handlers", "conversations", "scheduler", "storage")
 SOURCE_LOCALE = "nl"
 KEYWORDS = {"_": None, "__": None, "ngettext": (1, 2), "lazy_gettext": None}
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+PARENT_TAG = "parents"
+# Modules a parent sees as a whole; in other modules, mark single strings with `# parents`.
+PARENT_MODULES = frozenset(
+    {
+        "handlers/parents.py",
+        "conversations/parent_summary.py",
+        "conversations/parent_settings.py",
+        "conversations/progress_picture.py",
+    }
+)
 
 
 def extract() -> Catalog:
@@ -31,7 +47,10 @@ def extract() -> Catalog:
         if not path.exists():
             continue
         for filename, lineno, message, comments, context in extract_from_dir(
-            str(path), method_map=[("**.py", "python")], keywords=KEYWORDS
+            str(path),
+            method_map=[("**.py", "python")],
+            keywords=KEYWORDS,
+            comment_tags=(PARENT_TAG,),
         ):
             catalog.add(
                 message,
@@ -61,11 +80,13 @@ def update() -> None:
     template = extract()
     with (LOCALES_DIR / f"{DOMAIN}.pot").open("wb") as file:
         write_po(file, template, omit_header=False, sort_output=True, width=100)
-    for locale in sorted({*locales(), SOURCE_LOCALE, "en"}):
+    for locale in sorted({*locales(), SOURCE_LOCALE, "en", *PARENT_LOCALES}):
         path = po_path(locale)
         path.parent.mkdir(parents=True, exist_ok=True)
         catalog = read_catalog(locale) if path.exists() else Catalog(locale=locale, domain=DOMAIN)
-        catalog.update(template, no_fuzzy_matching=True)
+        # A copy each time: `update` adopts the template's message objects, and filling the
+        # Dutch entries below must not fill those of the languages merged after it.
+        catalog.update(copy.deepcopy(template), no_fuzzy_matching=True)
         catalog.project, catalog.version = "leerling-portfolio-bot", "1"
         catalog.fuzzy = False
         if locale == SOURCE_LOCALE:
@@ -77,10 +98,19 @@ def update() -> None:
             write_po(file, catalog, sort_output=True, width=100, ignore_obsolete=True)
 
 
+def is_for_parents(message: Message) -> bool:
+    """A string a parent sees: from a parent module, or marked `# parents`."""
+    in_module = any(location in PARENT_MODULES for location, _line in message.locations)
+    marked = any(comment.strip().startswith(PARENT_TAG) for comment in message.auto_comments)
+    return in_module or marked
+
+
 def problems() -> list[str]:
     """Everything that makes a catalog wrong; empty when all is well."""
     found: list[str] = []
-    code_ids = {message.id for message in extract() if message.id}
+    template = extract()
+    code_ids = {message.id for message in template if message.id}
+    parent_ids = {message.id for message in template if message.id and is_for_parents(message)}
     for locale in locales():
         catalog = read_catalog(locale)
         ids = {message.id for message in catalog if message.id}
@@ -98,6 +128,8 @@ def problems() -> list[str]:
                     message.string if isinstance(message.string, tuple) else (message.string,)
                 )
             )
+            if not any(forms) and locale in PARENT_LOCALES and message.id not in parent_ids:
+                continue  # not seen by parents: English is used instead
             if not all(forms):
                 found.append(f"{locale}: untranslated {message.id!r}")
             elif message.fuzzy:

@@ -11,10 +11,12 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from bot import admin_cli
 from bot.errors import UserError
+from bot.observability import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from storage import migrate
 
@@ -76,6 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_i18n_check
     )
 
+    backup = commands.add_parser(
+        "backup",
+        help="back up the database and the media into a new directory under DIR",
+        description="Writes DIR/portfolio-YYYYMMDD-HHMMSS/ with the database (SQLite: an online "
+        "copy; PostgreSQL: pg_dump), the media files and a manifest. Safe while the bot runs.",
+    )
+    backup.add_argument("directory", type=Path, metavar="DIR")
+    backup.set_defaults(handler=_backup)
+    restore = commands.add_parser(
+        "restore",
+        help="restore a backup into an empty database and an empty MEDIA_DIR",
+        description="Restores BACKUP (a directory made by `portfolio-bot backup`) into "
+        "DATABASE_URL and MEDIA_DIR, which must be empty, and checks every row and file.",
+    )
+    restore.add_argument("source", type=Path, metavar="BACKUP")
+    restore.set_defaults(handler=_restore)
+
     admin_cli.register(commands)
     return parser
 
@@ -86,9 +105,24 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     # Without a token run_bot runs the demo, whose own database is migrated there; the
     # configured database is left alone.
     if not args.no_migrate and not settings.uses_sandbox:
-        await migrate.upgrade(settings.database_url)
+        await _upgrade(settings.database_url)
     await run_bot(settings, webhook=args.webhook)
     return 0
+
+
+async def _upgrade(url: str) -> None:
+    """Migrate, one replica at a time; leave a schema of a newer version alone (a rolling
+    upgrade: the new version migrated first, and stays compatible with this one)."""
+    from storage.health import SchemaState, migration_lock, schema_state_of
+
+    async with migration_lock(url):
+        state, revision = await schema_state_of(url)
+        if state is SchemaState.AHEAD:
+            logging.getLogger(__name__).warning(
+                "database schema %s is newer than this version; not migrating", revision
+            )
+            return
+        await migrate.upgrade(url)
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -102,7 +136,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _db_upgrade(settings: Settings, _args: argparse.Namespace) -> int:
-    await migrate.upgrade(settings.database_url)
+    await _upgrade(settings.database_url)
     print(f"Database is at revision {await migrate.current_revision(settings.database_url)}.")
     return 0
 
@@ -118,6 +152,28 @@ async def _db_current(settings: Settings, _args: argparse.Namespace) -> int:
 async def _db_downgrade(settings: Settings, args: argparse.Namespace) -> int:
     await migrate.downgrade(settings.database_url, args.revision)
     print(f"Database is at revision {await migrate.current_revision(settings.database_url)}.")
+    return 0
+
+
+async def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.backup import backup
+
+    summary = await backup(settings, args.directory)
+    print(
+        f"Backup written to {summary.path}: {summary.rows} rows, {summary.files} media files "
+        f"({summary.size / 1_000_000:.1f} MB)."
+    )
+    return 0
+
+
+async def _restore(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.backup import restore
+
+    summary = await restore(settings, args.source)
+    print(
+        f"Restored {summary.rows} rows and {summary.files} media files from {summary.path}; "
+        "all checked. Start the bot (it migrates the database if the backup is older)."
+    )
     return 0
 
 
@@ -142,10 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        configure_logging(settings)
         handler: Command = args.handler
         return asyncio.run(handler(settings, args))
     except (SettingsError, UserError, migrate.DatabaseNotReadyError) as error:

@@ -17,9 +17,13 @@ from storage.models import Role
 log = logging.getLogger(__name__)
 
 GENERAL: tuple[tuple[str, LazyProxy], ...] = (
+    # parents
     ("start", __("Begin, of terug naar het menu")),
+    # parents
     ("help", __("Hulp")),
+    # parents
     ("taal", __("Kies je taal")),
+    # parents
     ("annuleer", __("Stop wat je nu doet")),
 )
 BY_ROLE: dict[Role, tuple[tuple[str, LazyProxy], ...]] = {
@@ -31,12 +35,23 @@ BY_ROLE: dict[Role, tuple[tuple[str, LazyProxy], ...]] = {
         ("portfolio", __("Je bewaarde werk")),
         ("terugkijken", __("Je laatste twee weken")),
         ("mijnplan", __("Je eigen plan")),
+        ("vraagfeedback", __("Vraag je ouders om feedback op je plan")),
+    ),
+    Role.PARENT: (
+        # parents
+        ("overzicht", __("Het weekoverzicht van je kind")),
+        # parents
+        ("instellingen", __("Wat je ontvangt en wanneer")),
     ),
     Role.TEACHER: (
         ("obs", __("Snel een notitie")),
         ("nietgezien", __("Wie heb je een tijd niet gezien?")),
         ("tijdlijn", __("Alles van een leerling")),
         ("zoek", __("Zoek in je notities")),
+        ("klas", __("Waar staat je groep?")),
+        ("niveau", __("Geef een leerling een niveau")),
+        ("groep", __("Kies je groep")),
+        ("gesprek", __("Gesprekken plannen en afronden")),
     ),
 }
 

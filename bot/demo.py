@@ -54,9 +54,11 @@ LINK_CONCURRENCY = 6
 REPLY_TIMEOUT = 20.0
 CLOCK_NOTES = [
     "Moving the clock moves the bot's 'today': reflections, the week plan and goals count "
-    "from the new date. Scheduled prompts and reminders will appear here once they exist.",
+    "from the new date, and the prompts due at the new time (the daily reflection at 14:30, "
+    "the Monday week plan, the teacher's morning list) arrive at once.",
     "De klok verzetten verzet 'vandaag' voor de bot: reflecties, het weekplan en de doelen "
-    "rekenen met de nieuwe datum. Geplande vragen en herinneringen komen hier zodra die er zijn.",
+    "rekenen met de nieuwe datum, en de vragen die dan aan de beurt zijn (de reflectie om "
+    "14:30, het weekplan op maandag, het lijstje van de leerkracht) komen meteen.",
 ]
 
 
@@ -166,6 +168,8 @@ class Demo:
             await self._polling  # a polling error, if that is why it stopped
             raise DemoStoppedError("stopped before everyone had joined")
         await linking
+        # After linking, so the prompts find everyone; the first plan runs at once.
+        self.app.reminders.start()
         return DemoStatus(self.url, self.database, fresh, counts)
 
     async def serve(self) -> None:
@@ -196,6 +200,7 @@ class Demo:
                     today=today,
                     timezone=self.settings.timezone,
                     invite_valid_for=timedelta(days=self.settings.invite_valid_days),
+                    media_dir=Path(self.settings.media_dir),
                 )
                 self.school_id = seed.school_id
                 counts = await demo_counts(session, school_id=seed.school_id)
@@ -270,6 +275,8 @@ class Demo:
         assert self.app is not None
         if move is not None:
             self.app.clock.move(move)  # ClockError is a ValueError: the page shows its text
+            # Whatever became due at the new time arrives now, not at the next job run.
+            await self.app.reminders.tick()
         return self.app.clock.view().as_dict()
 
 

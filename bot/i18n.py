@@ -23,8 +23,9 @@ from aiogram.utils.i18n import lazy_gettext as __
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from bot.settings import PROJECT_ROOT, SUPPORTED_LOCALES
+from bot.settings import ALL_LOCALES, PARENT_LOCALES, PROJECT_ROOT
 from storage.accounts import Viewer
+from storage.models import Role
 
 LOCALES_DIR = PROJECT_ROOT / "locales"
 DOMAIN = "messages"
@@ -54,6 +55,7 @@ def load_i18n(*, path: Path = LOCALES_DIR, default_locale: str = "nl") -> I18n:
     for po_path in po_files:
         digest.update(po_path.parent.parent.name.encode())
         digest.update(po_path.read_bytes())
+    digest.update(b"partial-v1")  # how partial catalogs are compiled (below)
     compiled = Path(tempfile.gettempdir()) / f"portfolio-bot-locales-{digest.hexdigest()[:16]}"
     for po_path in po_files:
         locale = po_path.parent.parent.name
@@ -62,6 +64,14 @@ def load_i18n(*, path: Path = LOCALES_DIR, default_locale: str = "nl") -> I18n:
             continue
         with po_path.open("rb") as po_file:
             catalog = read_po(po_file, locale=locale)
+        if locale in PARENT_LOCALES:
+            # A parents' language is complete only for what parents see. An entry without
+            # every form is left out, so gettext falls back to English (below) and never
+            # shows the Dutch source text.
+            for message in list(catalog):
+                forms = message.string if isinstance(message.string, tuple) else (message.string,)
+                if message.id and not all(forms):
+                    catalog.delete(message.id, context=message.context)
         buffer = io.BytesIO()
         write_mo(buffer, catalog, use_fuzzy=False)
         mo_path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,11 +80,22 @@ def load_i18n(*, path: Path = LOCALES_DIR, default_locale: str = "nl") -> I18n:
         partial = mo_path.with_suffix(f".{os.getpid()}.tmp")
         partial.write_bytes(buffer.getvalue())
         partial.replace(mo_path)
-    return I18n(path=compiled, default_locale=default_locale, domain=DOMAIN)
+    i18n = I18n(path=compiled, default_locale=default_locale, domain=DOMAIN)
+    english = i18n.locales.get("en")
+    for locale, translation in i18n.locales.items():
+        if locale in PARENT_LOCALES and english is not None:
+            translation.add_fallback(english)
+    return i18n
 
 
 def pick_locale(viewer: Viewer | None, user: User | None, available: set[str], default: str) -> str:
-    """The person's own language, else the Telegram app's language if we have it, else nl."""
+    """The person's own language, else the Telegram app's language if we have it, else nl.
+
+    The parents' home languages are for parents (and newcomers, who may be parents): a pupil
+    or teacher always gets a language the bot speaks completely."""
+    person = viewer.person if viewer is not None else None
+    if person is not None and person.role is not Role.PARENT:
+        available = available - set(PARENT_LOCALES)
     if viewer is not None and viewer.locale in available:
         return str(viewer.locale)
     if user is not None and user.language_code:
@@ -89,7 +110,7 @@ class ViewerLocaleMiddleware(I18nMiddleware):
         return pick_locale(
             data.get("viewer"),
             data.get("event_from_user"),
-            set(self.i18n.available_locales) & set(SUPPORTED_LOCALES),
+            set(self.i18n.available_locales) & set(ALL_LOCALES),
             self.i18n.default_locale,
         )
 

@@ -21,7 +21,17 @@ from bot.texts import role_label
 from storage.accounts import Viewer
 from storage.models import Role
 
-LANGUAGE_NAMES = {"nl": "🇳🇱 Nederlands", "en": "🇬🇧 English"}
+# Each language in its own name. The first two are complete for everyone; the others are
+# the home languages of many parents and cover everything a parent sees (parents only).
+LANGUAGE_NAMES = {
+    "nl": "🇳🇱 Nederlands",
+    "en": "🇬🇧 English",
+    "tr": "🇹🇷 Türkçe",
+    "ar": "العربية",
+    "pl": "🇵🇱 Polski",
+    "uk": "🇺🇦 Українська",
+}
+PARENT_ONLY_LANGUAGES = frozenset({"tr", "ar", "pl", "uk"})
 
 
 class LanguageChoice(CallbackData, prefix="lang"):
@@ -34,11 +44,15 @@ class PersonChoice(CallbackData, prefix="as"):
 
 # Lazy labels: the same objects build the keyboard (in the user's language) and match the
 # button the user pressed (in whatever language the keyboard was shown).
+# parents
 BUTTON_HELP = __("❓ Hulp")
+# parents
 BUTTON_LANGUAGE = __("🌐 Taal")
+# parents
 BUTTON_SWITCH = __("🔁 Wissel van rol")
 BUTTON_MY_GROUP = __("👥 Mijn groep")
 BUTTON_MY_GROUPS = __("👥 Mijn groepen")
+# parents
 BUTTON_MY_CHILDREN = __("👨‍👩‍👧 Mijn kinderen")
 BUTTON_SCHOOL = __("🏫 School")
 BUTTON_REFLECT = __("✍️ Reflectie")
@@ -49,7 +63,12 @@ BUTTON_MY_PLAN = __("📝 Mijn plan")
 BUTTON_NOTE = __("📝 Notitie")
 BUTTON_UNSEEN = __("👀 Nog niet gezien")
 BUTTON_TIMELINE = __("🔎 Zoeken")
+BUTTON_CLASS = __("📊 Klas")
 BUTTON_PORTFOLIO = __("🗂 Portfolio")
+# parents
+BUTTON_SUMMARY = __("📬 Overzicht")
+# parents
+BUTTON_PARENT_SETTINGS = __("⚙️ Instellingen")
 
 
 def main_menu(viewer: Viewer) -> ReplyKeyboardMarkup | None:
@@ -61,8 +80,12 @@ def main_menu(viewer: Viewer) -> ReplyKeyboardMarkup | None:
             [BUTTON_MY_GOALS, BUTTON_LOOK_BACK],
             [BUTTON_MY_GROUP, BUTTON_MY_PLAN, BUTTON_PORTFOLIO],
         ],
-        Role.TEACHER: [[BUTTON_NOTE, BUTTON_UNSEEN], [BUTTON_MY_GROUPS, BUTTON_TIMELINE]],
-        Role.PARENT: [[BUTTON_MY_CHILDREN]],
+        Role.TEACHER: [
+            [BUTTON_NOTE, BUTTON_UNSEEN],
+            [BUTTON_MY_GROUPS, BUTTON_TIMELINE],
+            [BUTTON_CLASS],
+        ],
+        Role.PARENT: [[BUTTON_SUMMARY, BUTTON_MY_CHILDREN], [BUTTON_PARENT_SETTINGS]],
         Role.ADMIN: [[BUTTON_SCHOOL]],
     }[viewer.person.role]
     last_row = [BUTTON_HELP, BUTTON_LANGUAGE]
@@ -76,18 +99,23 @@ def main_menu(viewer: Viewer) -> ReplyKeyboardMarkup | None:
     )
 
 
-def language_keyboard(current: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=("✅ " if code == current else "") + name,
-                    callback_data=LanguageChoice(code=code).pack(),
-                )
-            ]
-            for code, name in LANGUAGE_NAMES.items()
-        ]
-    )
+def languages_for(role: Role | None) -> list[str]:
+    """Pupils and teachers choose between the complete languages; parents (and newcomers,
+    who may be parents) also get the parents' home languages."""
+    if role in (None, Role.PARENT):
+        return list(LANGUAGE_NAMES)
+    return [code for code in LANGUAGE_NAMES if code not in PARENT_ONLY_LANGUAGES]
+
+
+def language_keyboard(current: str, role: Role | None = None) -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(
+            text=("✅ " if code == current else "") + LANGUAGE_NAMES[code],
+            callback_data=LanguageChoice(code=code).pack(),
+        )
+        for code in languages_for(role)
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=in_rows(buttons, 2))
 
 
 def person_keyboard(viewer: Viewer) -> InlineKeyboardMarkup:
@@ -96,6 +124,7 @@ def person_keyboard(viewer: Viewer) -> InlineKeyboardMarkup:
             [
                 InlineKeyboardButton(
                     text=("✅ " if viewer.person and person.id == viewer.person.id else "")
+                    # parents
                     + _("{name} ({role})").format(name=person.name, role=role_label(person.role)),
                     callback_data=PersonChoice(person_id=person.id).pack(),
                 )

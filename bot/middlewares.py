@@ -10,10 +10,28 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import Any
+from typing import Any, cast
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetUpdates,
+    TelegramMethod,
+)
+from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,10 +54,10 @@ class UpdateTransaction(BaseMiddleware):
     """
 
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], *, serialize: bool
+        self, session_factory: async_sessionmaker[AsyncSession], *, lock: asyncio.Lock | None
     ) -> None:
         self._session_factory = session_factory
-        self._lock = asyncio.Lock() if serialize else None
+        self._lock = lock
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
@@ -78,3 +96,75 @@ class ViewerMiddleware(BaseMiddleware):
         else:
             data["viewer"] = None
         return await handler(event, data)
+
+
+class RetryReplies(BaseRequestMiddleware):
+    """Replies in a conversation survive Telegram's hiccups instead of failing the update.
+
+    * 429 (a child tapping very fast exceeds the per-chat limit): Telegram says how long to
+      wait and did not carry out the request, so it is sent again after that wait. Long waits
+      are not worth holding the update for: those fail as before (the error handler says so).
+    * 5xx and network errors: tried again after a short backoff. Such a request may, rarely,
+      have arrived after all; a reply shown twice is better than a dialogue step lost.
+
+    getUpdates is left to aiogram's polling loop, which has its own backoff. Bulk messages do
+    not come through here: the scheduler's rate-limited sender has its own bot and pacing.
+    """
+
+    def __init__(
+        self, *, max_wait: float = 10.0, max_attempts: int = 3, backoff: float = 0.5
+    ) -> None:
+        self.max_wait = max_wait
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        if isinstance(method, GetUpdates):
+            return await make_request(bot, method)  # type: ignore[arg-type]
+        redraw = isinstance(method, _IDEMPOTENT_UI)  # a plain bool: keeps `method` generic
+        if redraw:
+            try:
+                return await self._send(make_request, bot, method)
+            except TelegramBadRequest as error:
+                if not _harmless(error):
+                    raise
+                # A tap answered too late (the bot was restarting), or an update handled again
+                # after a crash redrawing the very same card: nothing is wrong for the user.
+                log.info("%s: %s", type(method).__name__, error.message)
+                return cast(Response[TelegramType], True)
+        return await self._send(make_request, bot, method)
+
+    async def _send(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as error:
+                if attempt == self.max_attempts or error.retry_after > self.max_wait:
+                    raise
+                wait = float(error.retry_after)
+            except (TelegramServerError, TelegramNetworkError):
+                if attempt == self.max_attempts:
+                    raise
+                wait = self.backoff * 2 ** (attempt - 1)
+            log.info("%s failed; trying again in %.1fs", type(method).__name__, wait)
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+
+# Calls whose "failure" after a restart can mean the user already sees the right thing.
+_IDEMPOTENT_UI = (AnswerCallbackQuery, EditMessageText, EditMessageReplyMarkup)
+_HARMLESS = ("query is too old", "query ID is invalid", "message is not modified")
+
+
+def _harmless(error: TelegramBadRequest) -> bool:
+    return any(text in error.message for text in _HARMLESS)

@@ -13,7 +13,9 @@ from aiohttp import web
 from bot.app import App, build_app
 from bot.commands import general_commands
 from bot.errors import UserError
+from bot.observability import add_ops_routes, start_ops_server
 from bot.settings import Settings
+from storage.health import SchemaState, schema_state_of
 from storage.migrate import ensure_current
 
 log = logging.getLogger(__name__)
@@ -43,15 +45,37 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
 
         await run_demo(settings, keep=True, port=settings.sandbox_port)
         return
-    await ensure_current(settings.database_url)
+    await ensure_runnable_schema(settings.database_url)
     app = build_app(settings)
+    ops: web.AppRunner | None = None
     try:
+        # Every process runs the reminder jobs: planning is idempotent, claiming exclusive.
+        app.reminders.start()
         if webhook:
             await _serve_webhook(app)
         else:
+            if settings.metrics_port is not None:
+                ops = await start_ops_server(
+                    app, host=settings.metrics_host, port=settings.metrics_port
+                )
             await poll(app)
     finally:
+        if ops is not None:
+            await ops.cleanup()
         await app.close()
+
+
+async def ensure_runnable_schema(url: str) -> None:
+    """Run on the code's schema, or on the next version's during a rolling upgrade: its
+    migrations keep this version working (docs/operations.md, "Upgrades")."""
+    try:
+        state, revision = await schema_state_of(url)
+    except Exception:  # unreachable: ensure_current says so in one line
+        state, revision = SchemaState.EMPTY, None
+    if state is SchemaState.AHEAD:
+        log.warning("database schema %s is newer than this version; running on it", revision)
+        return
+    await ensure_current(url)
 
 
 async def poll(app: App, *, handle_signals: bool = True) -> None:
@@ -66,6 +90,11 @@ async def poll(app: App, *, handle_signals: bool = True) -> None:
         allowed_updates=app.dispatcher.resolve_used_update_types(),
         handle_signals=handle_signals,
         close_bot_session=False,
+        # One update after the other, so an update is confirmed to Telegram (by the next
+        # getUpdates) only after its transaction committed: a bot killed between a reply and
+        # the commit gets the update again and the pupil's answer is not lost. Concurrency
+        # at scale comes from webhook replicas, not from one polling process.
+        handle_as_tasks=False,
     )
 
 
@@ -78,10 +107,14 @@ def build_webhook_app(app: App, *, secret: str) -> web.Application:
         )
     webhook_url = f"{settings.webhook_url}{WEBHOOK_PATH}"
     web_app = web.Application()
-    web_app.router.add_get("/healthz", _healthz)
-    SimpleRequestHandler(dispatcher=app.dispatcher, bot=app.bot, secret_token=secret).register(
-        web_app, path=WEBHOOK_PATH
-    )
+    add_ops_routes(web_app, app)
+    # Not in the background: Telegram gets its 200 only after the update's transaction
+    # committed. A replica that dies mid-update thus leaves it unanswered, and Telegram (through
+    # the load balancer) delivers it again, to a replica that is alive; the processed_update
+    # row makes sure an update that did commit is never handled twice.
+    SimpleRequestHandler(
+        dispatcher=app.dispatcher, bot=app.bot, secret_token=secret, handle_in_background=False
+    ).register(web_app, path=WEBHOOK_PATH)
     setup_application(web_app, app.dispatcher, bot=app.bot)
 
     async def register_webhook(_app: web.Application) -> None:
@@ -102,7 +135,8 @@ async def _serve_webhook(app: App) -> None:
     # Replicas must share one secret, or Telegram's deliveries to all but the last one that
     # registered would be refused: a random secret only suits a single process.
     secret = settings.webhook_secret or secrets.token_urlsafe(32)
-    runner = web.AppRunner(build_webhook_app(app, secret=secret))
+    # No access log: the update log line says more, and probes would flood it.
+    runner = web.AppRunner(build_webhook_app(app, secret=secret), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
     await site.start()
@@ -111,7 +145,3 @@ async def _serve_webhook(app: App) -> None:
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
-
-
-async def _healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})

@@ -17,7 +17,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 TELEGRAM_API_URL = "https://api.telegram.org"
+# Complete languages: everything the bot says, for everyone.
 SUPPORTED_LOCALES = ("nl", "en")
+# Home languages of many parents: everything a parent sees; the rest falls back to English.
+PARENT_LOCALES = ("tr", "ar", "pl", "uk")
+ALL_LOCALES = SUPPORTED_LOCALES + PARENT_LOCALES
 
 _TOKEN_PATTERN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
 
@@ -42,9 +46,25 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     sandbox_port: int = Field(default=8081, ge=0, le=65535)
     invite_valid_days: int = Field(default=14, ge=1, le=365)
+    send_rate_per_second: float = Field(default=30.0, gt=0)
+    send_rate_per_chat: float = Field(default=1.0, gt=0)
+    # Months after a pupil left the school before their data is erased, for schools that set
+    # no retention_months of their own (two years: the usual term for a pupil file).
+    retention_months: int = Field(default=24, ge=1, le=240)
     log_level: str = "INFO"
+    # Operations (docs/operations.md): "text" for a terminal, "json" for a log collector.
+    log_format: str = "text"
+    # Polling mode: a small server for /healthz, /readyz and /metrics (webhook mode serves them
+    # on the webhook port). Unset: none. Loopback by default: metrics are not for the world.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # How long a reminder claimed by a worker that went silent stays claimed before another
+    # replica may take it over.
+    reminder_lease_seconds: float = Field(default=120.0, gt=0)
 
-    @field_validator("bot_token", "redis_url", "webhook_url", "webhook_secret", mode="before")
+    @field_validator(
+        "bot_token", "redis_url", "webhook_url", "webhook_secret", "metrics_port", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -80,6 +100,13 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value.lower() not in ("text", "json"):
+            raise ValueError("choose text or json")
+        return value.lower()
 
     @field_validator("default_locale")
     @classmethod

@@ -24,6 +24,7 @@ def role_label(role: Role) -> str:
     labels = {
         Role.PUPIL: _("leerling"),
         Role.TEACHER: _("leerkracht"),
+        # parents
         Role.PARENT: _("ouder"),
         Role.ADMIN: _("beheerder"),
     }
@@ -34,4 +35,5 @@ def names_list(names: list[str]) -> str:
     """ "Sam", "Sam en Noor", "Sam, Noor en Daan" (and the English equivalent)."""
     if len(names) <= 1:
         return "".join(names)
+    # parents
     return _("{first} en {last}").format(first=", ".join(names[:-1]), last=names[-1])

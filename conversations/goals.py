@@ -104,6 +104,10 @@ class Finished(CallbackData, prefix="gfin"):
     pass
 
 
+class OpenMyGoals(CallbackData, prefix="gmine"):
+    """The goal review prompt's button: the same as /mijndoelen (handled in handlers.pupil)."""
+
+
 class Decide(CallbackData, prefix="gdc"):
     pupil_goal_id: int
     approve: bool

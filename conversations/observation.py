@@ -24,6 +24,7 @@ button brings back is checked against them, and again by storage when the note i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from datetime import date
 from typing import Any
 
@@ -61,6 +62,7 @@ from storage.observations import (
     tags_in,
     unseen_pupils,
 )
+from storage.overview import active_group_id
 
 PUPILS_PER_PAGE = 8
 MAX_GOAL_BUTTONS = 8
@@ -122,31 +124,50 @@ def _shown_pupils(data: dict[str, Any]) -> list[dict[str, Any]]:
     return pupils
 
 
-def _pupil_keyboard(data: dict[str, Any]) -> InlineKeyboardMarkup:
-    shown = _shown_pupils(data)
+def pupil_keyboard(
+    shown: list[dict[str, Any]],
+    *,
+    page: int,
+    pick: Callable[[int], CallbackData],
+    turn: Callable[[int], CallbackData],
+    picked: Collection[int] = (),
+    filtered: bool = False,
+    done: CallbackData | None = None,
+) -> InlineKeyboardMarkup:
+    """Pupils as buttons, two a row, paged; shared by every dialogue that asks "which pupil?"
+    (`pick` and `turn` make the dialogue's own callback data for a pupil and a page)."""
     pages = max(1, -(-len(shown) // PUPILS_PER_PAGE))
-    page = min(data.get("page", 0), pages - 1)
-    picked = set(data.get("picked", []))
+    page = min(page, pages - 1)
     buttons = [
-        button(
-            ("✅ " if pupil["id"] in picked else "") + pupil["name"],
-            NotePupil(pupil_id=pupil["id"]),
-        )
+        button(("✅ " if pupil["id"] in picked else "") + pupil["name"], pick(pupil["id"]))
         for pupil in shown[page * PUPILS_PER_PAGE : (page + 1) * PUPILS_PER_PAGE]
     ]
     rows = [buttons[index : index + 2] for index in range(0, len(buttons), 2)]
     nav = []
     if page > 0:
-        nav.append(button("⬅️", NotePage(page=page - 1)))
+        nav.append(button("⬅️", turn(page - 1)))
     if page + 1 < pages:
-        nav.append(button("➡️", NotePage(page=page + 1)))
-    if data.get("filter_ids"):
-        nav.append(button(_("Alle leerlingen"), NotePage(page=0)))
+        nav.append(button("➡️", turn(page + 1)))
+    if filtered:
+        nav.append(button(_("Alle leerlingen"), turn(0)))
     if nav:
         rows.append(nav)
-    if picked:
-        rows.append([button(_("Verder ➡️"), NotePupilsDone())])
+    if done is not None:
+        rows.append([button(_("Verder ➡️"), done)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _pupil_keyboard(data: dict[str, Any]) -> InlineKeyboardMarkup:
+    picked = set(data.get("picked", []))
+    return pupil_keyboard(
+        _shown_pupils(data),
+        page=data.get("page", 0),
+        pick=lambda pupil_id: NotePupil(pupil_id=pupil_id),
+        turn=lambda page: NotePage(page=page),
+        picked=picked,
+        filtered=bool(data.get("filter_ids")),
+        done=NotePupilsDone() if picked else None,
+    )
 
 
 def _picked_names(data: dict[str, Any]) -> list[str]:
@@ -250,7 +271,10 @@ async def begin(
 ) -> None:
     """A new note from the menu (choose pupils), or for pupils already known."""
     assert viewer.person is not None
-    pupils = await pupils_of_teacher(session, teacher_id=viewer.person.id)
+    # The picker offers the active group (/groep); pupils already chosen by a button may be
+    # of any of the teacher's groups.
+    group_id = None if picked else await active_group_id(session, teacher_id=viewer.person.id)
+    pupils = await pupils_of_teacher(session, teacher_id=viewer.person.id, group_id=group_id)
     if not pupils:
         await _no_pupils(bot, chat_id, state)
         return
@@ -285,6 +309,15 @@ async def begin_shortcut(
         await _no_pupils(bot, chat_id, state)
         return
     parsed = parse_note(pupils, line)
+    if len(parsed.text or "") > MAX_NOTE:
+        # Cutting the note would lose what the teacher wrote last, without them noticing.
+        await bot.send_message(
+            chat_id,
+            _("Dat is wat lang. Kun je het korter zeggen? (hooguit {limit} tekens)").format(
+                limit=MAX_NOTE
+            ),
+        )
+        return
     data: dict[str, Any] = {
         "pupils": _pupil_data(pupils),
         "picked": list(parsed.pupil_ids),
@@ -292,7 +325,7 @@ async def begin_shortcut(
         "today": school_today(settings, clock).isoformat(),
     }
     if parsed.text:
-        data["text"] = parsed.text[:MAX_NOTE]
+        data["text"] = parsed.text
     await state.set_data(data)
     if parsed.unknown or parsed.ambiguous or not parsed.pupil_ids:
         hints = []
@@ -520,8 +553,18 @@ async def unseen_message(
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """ "Nog niet gezien deze 2 weken: ..." with a "Notitie bij ..." button per pupil."""
     assert viewer.person is not None
-    days, pupils = await unseen_pupils(
+    return await unseen_message_for(
         session, teacher_id=viewer.person.id, today=school_today(settings, clock)
+    )
+
+
+async def unseen_message_for(
+    session: AsyncSession, *, teacher_id: int, today: date
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The "not seen" text for one teacher: asked for, or as the morning nudge."""
+    group_id = await active_group_id(session, teacher_id=teacher_id)
+    days, pupils = await unseen_pupils(
+        session, teacher_id=teacher_id, today=today, group_id=group_id
     )
     if days % 5 == 0:
         weeks = days // 5

@@ -42,6 +42,7 @@ async def ask_for_code(message: Message, state: FSMContext) -> None:
     """Explain what the code is and wait for it."""
     await state.set_state(Onboarding.waiting_for_code)
     await message.answer(
+        # parents
         _(
             "Welkom bij het Leerling Portfolio! 👋\n\n"
             "Je hebt een uitnodigingscode gekregen van school, op een briefje of in een mail. "
@@ -72,6 +73,7 @@ async def use_code(
         assert result.locked_until is not None
         await message.answer(
             fill(
+                # parents
                 _(
                     "Er zijn te veel verkeerde codes geprobeerd. Probeer het om {time} opnieuw. "
                     "Klopt je code echt niet? Vraag dan je leerkracht om een nieuwe."
@@ -81,19 +83,23 @@ async def use_code(
         )
         return
     replies = {
+        # parents
         RedeemOutcome.WRONG: _(
             "Deze code ken ik niet. Kijk nog eens goed op je briefje en typ hem opnieuw."
         ),
+        # parents
         RedeemOutcome.USED: _(
             "Deze code is al gebruikt. Elke code werkt maar één keer. "
             "Vraag je leerkracht of de school om een nieuwe code."
         ),
+        # parents
         RedeemOutcome.EXPIRED: _(
             "Deze code is verlopen. Vraag je leerkracht of de school om een nieuwe code."
         ),
     }
     text = replies[result.outcome]
     if result.failures_left is not None and result.failures_left <= 2:
+        # parents
         text += "\n" + _("Let op: nog {count} keer proberen, daarna moet je even wachten.").format(
             count=result.failures_left
         )
@@ -133,12 +139,14 @@ async def welcome_text(session: AsyncSession, viewer: Viewer) -> str:
     if person.role is Role.PARENT:
         children = await children_of(session, parent_id=person.id)
         return fill(
+            # parents
             _(
                 "Welkom, {name}! Je bent gekoppeld als ouder of verzorger van {children}.\n\n"
                 "Je krijgt een overzicht van wat je kind leert en het werk dat je kind met je "
                 "deelt. Je ziet alleen je eigen kind."
             ),
             name=person.name,
+            # parents
             children=names_list([child.name for child in children]) or _("(nog geen kind)"),
         )
     return fill(
@@ -154,6 +162,7 @@ async def code_typed(
     if not looks_like_code(message.text):
         await message.answer(
             fill(
+                # parents
                 _(
                     "Dat lijkt niet op een code. Een code heeft 8 letters en cijfers, "
                     "zoals {example}. Typ /annuleer om te stoppen."
@@ -167,6 +176,7 @@ async def code_typed(
 
 async def not_text(message: Message) -> None:
     """A photo, sticker or voice message while we wait for the code."""
+    # parents
     await message.answer(_("Stuur je code als tekst, zoals {example}.").format(example="ABCD-EFGH"))
 
 

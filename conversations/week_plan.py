@@ -71,6 +71,10 @@ class ShowPlan(CallbackData, prefix="ws"):
     pass
 
 
+class OpenWeekPlan(CallbackData, prefix="wopen"):
+    """The Monday prompt's button: the same as /weekplan."""
+
+
 async def _goals(
     session: AsyncSession, viewer: Viewer, settings: Settings, clock: Clock | None
 ) -> tuple[PupilContext, list[ChosenGoal], date]:
@@ -137,6 +141,20 @@ async def show(
         session, pupil_id=viewer.person.id, week_start=week_start, goals=goals
     )
     await message.answer(text, reply_markup=keyboard)
+
+
+async def show_from_prompt(
+    query: CallbackQuery,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """The Monday prompt's button: the same as /weekplan."""
+    await query.answer()
+    if isinstance(query.message, Message):
+        await show(query.message, state, session, viewer, settings, clock)
 
 
 async def _choose_screen(
@@ -330,6 +348,7 @@ def build_router() -> Router:
     pupil = HasRole(Role.PUPIL)
     router.message.register(show, Command("weekplan", "week"), pupil)
     router.message.register(show, F.text == BUTTON_WEEK_PLAN, pupil)
+    router.callback_query.register(show_from_prompt, OpenWeekPlan.filter(), pupil)
     router.callback_query.register(plan_goal, Plan.filter(), pupil)
     router.callback_query.register(activity_toggled, ToggleActivity.filter(), pupil)
     router.callback_query.register(ask_own_activity, OwnActivity.filter(), pupil)

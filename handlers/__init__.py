@@ -12,19 +12,34 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
-from conversations import (
-    evidence,
-    goals,
-    learning_plan,
-    observation,
-    onboarding,
-    reflection,
-    week_plan,
-)
-from handlers import common, errors, fallback, group_chat, menu, portfolio, pupil, start, teacher
-
 
 def get_routers() -> list[Router]:
+    # Imported here, not at the top: conversations import handlers.filters, and importing
+    # this package must not pull in every dialogue (that would make import cycles).
+    from conversations import (
+        evidence,
+        goals,
+        learning_plan,
+        observation,
+        onboarding,
+        reflection,
+        week_plan,
+    )
+    from handlers import (
+        admin,
+        common,
+        errors,
+        fallback,
+        group_chat,
+        menu,
+        parents,
+        portfolio,
+        pupil,
+        start,
+        talks,
+        teacher,
+    )
+
     private = Router(name="private")
     for observer in (private.message, private.edited_message, private.callback_query):
         observer.filter(
@@ -40,6 +55,8 @@ def get_routers() -> list[Router]:
         # dialogue shows what was asked and leaves the dialogue where it was.
         learning_plan.build_router(),
         menu.build_router(),
+        admin.build_router(),  # /export, /wis, /audit
+        parents.build_router(),
         pupil.build_router(),
         reflection.build_router(),
         goals.build_router(),
@@ -48,6 +65,7 @@ def get_routers() -> list[Router]:
         evidence.build_router(),
         teacher.build_router(),
         observation.build_router(),
+        talks.build_router(),  # /gesprek and the talk dialogues
         fallback.build_router(),
     )
     return [errors.build_router(), group_chat.build_router(), private]

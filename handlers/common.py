@@ -18,6 +18,7 @@ from bot.keyboards import (
     LanguageChoice,
     PersonChoice,
     language_keyboard,
+    languages_for,
     main_menu,
     person_keyboard,
 )
@@ -28,8 +29,10 @@ from storage.models import Role
 
 def help_text(viewer: Viewer) -> str:
     role = viewer.person.role if viewer.person else None
+    # parents
     lines = [_("<b>Zo werkt het</b>")]
     if role is None:
+        # parents
         lines.append(_("Typ de uitnodigingscode die je van school kreeg, of gebruik /start."))
     elif role is Role.PUPIL:
         lines.append(_("Hier houd je je portfolio bij: je doelen, hoe het ging en je werk."))
@@ -41,6 +44,7 @@ def help_text(viewer: Viewer) -> str:
             _("/mijndoelen – waar sta je op je doelen?"),
             _("/terugkijken – je laatste twee weken"),
             _("/mijnplan – je eigen plan"),
+            _("/vraagfeedback – vraag je ouders om tops & tips op je plan"),
             _("/portfolio – je bewaarde werk"),
             _("Stuur een foto van je werk om hem te bewaren."),
         ]
@@ -52,19 +56,41 @@ def help_text(viewer: Viewer) -> str:
             _("/tijdlijn naam – alles van een leerling, nieuwste eerst"),
             _("/zoek woord – zoek in je notities"),
             _("/nietgezien – wie heb je een tijd niet gezien?"),
+            _("/klas – je groep in één overzicht: niveaus, reflecties, welbevinden"),
+            _("/niveau naam – geef een leerling een niveau op een doel"),
+            _("/groep – kies welke groep je ziet (als je er meer hebt)"),
+            _("/gesprek – plan een gesprek, verzet het of leg afspraken vast"),
         ]
     elif role is Role.PARENT:
+        # parents
         lines.append(_("Hier zie je hoe je kind leert, en wat je kind met je deelt."))
+        lines += [
+            "",
+            # parents
+            _("/overzicht – het weekoverzicht van je kind, nu meteen"),
+            # parents
+            _("/instellingen – wat je ontvangt, wanneer, en je stille uren"),
+            # parents
+            _(
+                "Elke week krijg je vanzelf een overzicht. "
+                "Met de knoppen eronder geef je een top of een tip."
+            ),
+        ]
     else:
         lines.append(_("Hier zie je de stand van je school."))
     lines += [
         "",
+        # parents
         _("/start – begin, of terug naar het menu"),
+        # parents
         _("/taal – kies je taal"),
+        # parents
         _("/annuleer – stop wat je nu doet"),
     ]
     if len(viewer.persons) > 1:
+        # parents
         lines.append(_("/wissel – wissel van rol"))
+    # parents
     lines += ["", _("Je gegevens zijn alleen zichtbaar in dit privégesprek.")]
     return "\n".join(lines)
 
@@ -77,17 +103,21 @@ async def show_help(message: Message, viewer: Viewer) -> None:
 async def cancel(message: Message, state: FSMContext, viewer: Viewer) -> None:
     """Stops any dialogue; what was already saved stays saved."""
     if await state.get_state() is None:
+        # parents
         await message.answer(_("Er loopt nu niets om te stoppen."), reply_markup=main_menu(viewer))
         return
     await state.clear()
+    # parents
     await message.answer(_("Oké, gestopt."), reply_markup=main_menu(viewer))
 
 
 async def choose_language(message: Message, viewer: Viewer) -> None:
-    """Offers the languages the bot speaks."""
+    """Offers the languages the bot speaks (parents also their home languages)."""
+    role = viewer.person.role if viewer.person is not None else None
     await message.answer(
+        # parents
         _("In welke taal wil je de berichten?"),
-        reply_markup=language_keyboard(current_locale()),
+        reply_markup=language_keyboard(current_locale(), role),
     )
 
 
@@ -95,7 +125,10 @@ async def language_chosen(
     query: CallbackQuery, callback_data: LanguageChoice, session: AsyncSession
 ) -> None:
     """Saves the language and shows the menu in it."""
-    if callback_data.code not in LANGUAGE_NAMES:
+    before = await load_viewer(session, telegram_user_id=query.from_user.id)
+    role = before.person.role if before.person is not None else None
+    if callback_data.code not in languages_for(role):
+        # parents
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
     await set_language(session, telegram_user_id=query.from_user.id, locale=callback_data.code)
@@ -106,16 +139,20 @@ async def language_chosen(
             await show_commands(query.bot, query.message.chat.id, viewer)
         if isinstance(query.message, Message):
             await query.message.edit_text(
+                # parents
                 fill(_("De taal is nu {language}."), language=LANGUAGE_NAMES[callback_data.code])
             )
+            # parents
             await query.message.answer(_("Kies iets uit het menu."), reply_markup=main_menu(viewer))
 
 
 async def choose_person(message: Message, viewer: Viewer) -> None:
     """Lets someone with several roles (a teacher who is also a parent) pick one."""
     if len(viewer.persons) < 2:
+        # parents
         await message.answer(_("Je hebt maar één rol in de bot."), reply_markup=main_menu(viewer))
         return
+    # parents
     await message.answer(_("Als wie wil je verder?"), reply_markup=person_keyboard(viewer))
 
 
@@ -134,6 +171,7 @@ async def person_chosen(
     assert viewer.person is not None
     await query.answer()
     text = fill(
+        # parents
         _("Je bent nu {name} ({role})."),
         name=viewer.person.name,
         role=role_label(viewer.person.role),

@@ -32,6 +32,7 @@ async def unexpected_error(event: ErrorEvent, i18n_core: I18n) -> None:
         return
     locale = pick_locale(None, user, set(i18n_core.available_locales), i18n_core.default_locale)
     with i18n_core.context(), i18n_core.use_locale(locale):
+        # parents
         text = _("Oeps, daar ging iets mis. Er is niets kwijtgeraakt; probeer het zo nog eens.")
     try:
         await event.update.bot.send_message(message.chat.id, text)  # type: ignore[union-attr]

@@ -27,6 +27,7 @@ async def unknown_text(
             await ask_for_code(message, state)
         return
     await message.answer(
+        # parents
         _("Dat begrijp ik niet. Kies iets uit het menu, of typ /help."),
         reply_markup=main_menu(viewer),
     )
@@ -35,6 +36,7 @@ async def unknown_text(
 async def unknown_message(message: Message, viewer: Viewer) -> None:
     """Stickers, polls, locations and the like."""
     await message.answer(
+        # parents
         _("Daar kan ik niets mee. Kies iets uit het menu, of typ /help."),
         reply_markup=main_menu(viewer),
     )
@@ -42,6 +44,7 @@ async def unknown_message(message: Message, viewer: Viewer) -> None:
 
 async def stale_button(query: CallbackQuery) -> None:
     """A button of an old message, or callback data that was tampered with."""
+    # parents
     await query.answer(_("Deze knop werkt niet meer. Kies opnieuw uit het menu."), show_alert=True)
 
 

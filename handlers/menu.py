@@ -55,9 +55,11 @@ async def my_children(message: Message, session: AsyncSession, viewer: Viewer) -
     assert viewer.person is not None
     children = await children_of(session, parent_id=viewer.person.id)
     if not children:
+        # parents
         text = _("Er is nog geen kind aan je gekoppeld. Neem contact op met de school.")
     else:
         text = fill(
+            # parents
             _("Je bent gekoppeld aan {children}."),
             children=names_list([child.name for child in children]),
         )

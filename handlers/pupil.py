@@ -17,6 +17,7 @@ from bot.keyboards import BUTTON_LOOK_BACK, BUTTON_MY_GOALS, main_menu
 from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.calendar import Clock, school_today
+from conversations.goals import OpenMyGoals
 from handlers.filters import HasRole
 from storage.accounts import Viewer
 from storage.goals import (
@@ -121,6 +122,19 @@ async def my_goals(
             ]
         )
     await message.answer("\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+async def my_goals_from_prompt(
+    query: CallbackQuery,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """The goal review's button: the same as /mijndoelen."""
+    await query.answer()
+    if isinstance(query.message, Message):
+        await my_goals(query.message, session, viewer, settings, clock)
 
 
 async def ask_level(
@@ -233,6 +247,7 @@ def build_router() -> Router:
     router.message.register(my_goals, F.text == BUTTON_MY_GOALS, pupil)
     router.message.register(look_back, Command("terugkijken", "lookback"), pupil)
     router.message.register(look_back, F.text == BUTTON_LOOK_BACK, pupil)
+    router.callback_query.register(my_goals_from_prompt, OpenMyGoals.filter(), pupil)
     router.callback_query.register(ask_level, Assess.filter(), pupil)
     router.callback_query.register(level_chosen, AssessLevel.filter(), pupil)
     return router

@@ -1,4 +1,5 @@
-"""A teacher's entry points: notes, who was not seen lately, a pupil's timeline, search.
+"""A teacher's entry points: notes, who was not seen lately, a pupil's timeline, search, the
+class overview (`/klas`), the active group (`/groep`) and giving a level (`/niveau`).
 
 The note dialogue itself lives in `conversations/observation.py`; the timeline is a paged,
 filtered view without dialogue state: everything it needs rides in the button, and storage
@@ -18,10 +19,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
-from bot.keyboards import BUTTON_NOTE, BUTTON_TIMELINE, BUTTON_UNSEEN, main_menu
+from bot.keyboards import BUTTON_CLASS, BUTTON_NOTE, BUTTON_TIMELINE, BUTTON_UNSEEN, main_menu
 from bot.settings import Settings
 from bot.texts import bold, fill
-from conversations import observation
+from conversations import assessment, class_overview, observation
 from conversations.calendar import Clock
 from handlers.filters import HasRole
 from storage.accounts import Viewer
@@ -39,6 +40,7 @@ from storage.observations import (
     tags_of_pupil,
     timeline,
 )
+from storage.overview import active_group_id
 
 PER_PAGE = 5
 # Deeper pages cost a longer query per source; forged page numbers stop here.
@@ -125,7 +127,9 @@ def _pupil_buttons(pupils: list[PupilRef], tag: str) -> InlineKeyboardMarkup:
 async def find_start(message: Message, session: AsyncSession, viewer: Viewer) -> None:
     """ "🔎 Zoeken": a pupil's timeline by button, or a word with /zoek."""
     assert viewer.person is not None
-    pupils = await pupils_of_teacher(session, teacher_id=viewer.person.id)
+    # The buttons list the active group; /tijdlijn with a name finds any of the teacher's.
+    group_id = await active_group_id(session, teacher_id=viewer.person.id)
+    pupils = await pupils_of_teacher(session, teacher_id=viewer.person.id, group_id=group_id)
     if not pupils:
         await message.answer(
             _("Je hebt nog geen leerlingen. De beheerder zet je in een groep."),
@@ -333,6 +337,14 @@ def _keyboard(
             for t in usable
         ]
         rows += [buttons[index : index + 3] for index in range(0, len(buttons), 3)]
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text=_("📊 Niveau geven"),
+                callback_data=class_overview.AssessFrom(pupil_id=page.pupil.id).pack(),
+            )
+        ]
+    )
     if tag:
         rows.append(
             [
@@ -373,6 +385,23 @@ async def search_command(
     await message.answer("\n".join(lines))
 
 
+async def class_overview_start(
+    message: Message,
+    bot: Bot,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+    clock: Clock | None = None,
+) -> None:
+    """ "📊 Klas" and /klas: the active group at a glance."""
+    await class_overview.show(bot, message.chat.id, session, viewer, settings, clock)
+
+
+async def group_command(message: Message, bot: Bot, session: AsyncSession, viewer: Viewer) -> None:
+    """/groep: which of the teacher's groups the overview and pupil lists are about."""
+    await class_overview.choose_group(bot, message.chat.id, session, viewer, show_after=False)
+
+
 async def not_for_you(message: Message, viewer: Viewer) -> None:
     """A pupil or parent typing a teacher's command gets a kind no, not silence."""
     await message.answer(
@@ -392,7 +421,26 @@ def build_router() -> Router:
     router.message.register(timeline_command, Command("tijdlijn"), teacher)
     router.message.register(search_command, Command("zoek"), teacher)
     router.callback_query.register(timeline_turned, TimelineView.filter(), teacher)
-    router.message.register(
-        not_for_you, Command("obs", "notitie", "nietgezien", "tijdlijn", "zoek")
+    router.message.register(class_overview_start, F.text == BUTTON_CLASS, teacher)
+    router.message.register(class_overview_start, Command("klas"), teacher)
+    router.message.register(group_command, Command("groep"), teacher)
+    router.message.register(assessment.level_command, Command("niveau"), teacher)
+    router.callback_query.register(
+        class_overview.choose_group_tapped, class_overview.ChooseGroup.filter(), teacher
     )
+    router.callback_query.register(
+        class_overview.group_chosen, class_overview.GroupChoice.filter(), teacher
+    )
+    router.callback_query.register(
+        class_overview.adjust_start, class_overview.AdjustProposal.filter(), teacher
+    )
+    router.callback_query.register(
+        class_overview.adjust_chosen, class_overview.AdjustTo.filter(), teacher
+    )
+    router.message.register(
+        not_for_you,
+        Command("obs", "notitie", "nietgezien", "tijdlijn", "zoek", "klas", "groep", "niveau"),
+    )
+    # Giving a level: its buttons and its one dialogue step (the optional note).
+    router.include_router(assessment.build_router())
     return router

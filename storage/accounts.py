@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,6 +72,10 @@ async def load_viewer(session: AsyncSession, *, telegram_user_id: int) -> Viewer
             .order_by(Person.role, Person.display_name)
         )
     ).all()
+    for person in persons:
+        if person.unreachable_since is not None:
+            # They are talking to the bot again, so they have unblocked it.
+            person.unreachable_since = None
     refs = tuple(_ref(person) for person in persons)
     active = next((ref for ref in refs if ref.id == account.active_person_id), None)
     if active is None and refs:
@@ -253,3 +259,46 @@ async def recipient(session: AsyncSession, *, person_id: int) -> Recipient | Non
         return None
     person, telegram_user_id = row
     return Recipient(person.id, person.display_name, telegram_user_id, person.locale)
+
+
+@dataclass(frozen=True)
+class DeliveryTarget:
+    """Where and how a scheduled message reaches a person."""
+
+    recipient: Recipient
+    role: Role
+    school_id: int
+    # The person's language, else the account's, else the school's.
+    locale: str
+    preferences: dict[str, Any]
+
+
+async def delivery_target(session: AsyncSession, *, person_id: int) -> DeliveryTarget | None:
+    """None when the person has no Telegram account linked or has blocked the bot."""
+    row = (
+        await session.execute(
+            select(Person, Account, School.locale)
+            .join(AccountPerson, AccountPerson.person_id == Person.id)
+            .join(Account, Account.id == AccountPerson.account_id)
+            .join(School, School.id == Person.school_id)
+            .where(Person.id == person_id, Person.unreachable_since.is_(None))
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    person, account, school_locale = row
+    locale = person.locale or account.locale or school_locale
+    return DeliveryTarget(
+        recipient=Recipient(person.id, person.display_name, account.telegram_user_id, locale),
+        role=person.role,
+        school_id=person.school_id,
+        locale=locale,
+        preferences=dict(person.preferences or {}),
+    )
+
+
+async def mark_unreachable(session: AsyncSession, *, person_id: int, now: datetime) -> None:
+    """Telegram said the user blocked the bot: stop scheduling for them until they return."""
+    person = await session.get(Person, person_id)
+    if person is not None and person.unreachable_since is None:
+        person.unreachable_since = now

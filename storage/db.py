@@ -15,11 +15,17 @@ from sqlalchemy.ext.asyncio import (
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine, with SQLite set up for a bot that writes from many updates."""
+    # hide_parameters: a database error in the log must not carry the values of the statement
+    # (names, texts of the pupils); the statement itself is enough to find the bug.
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": 30}
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_async_engine(
+        url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -30,6 +30,7 @@ from storage.models import (
     Activity,
     Assessment,
     ChosenBy,
+    EvidenceKind,
     Feedback,
     FeedbackTarget,
     Goal,
@@ -160,8 +161,12 @@ async def seed_demo_school(
     timezone: str = "Europe/Amsterdam",
     samples_dir: Path = SAMPLES_DIR,
     invite_valid_for: timedelta = timedelta(days=14),
+    media_dir: Path | None = None,
 ) -> DemoSeed:
-    """Create the demo school with two weeks of use behind it, unless it is already there."""
+    """Create the demo school with two weeks of use behind it, unless it is already there.
+
+    With `media_dir`, pupils' photos of work are drawn and stored there too (some shared with
+    parents, one not), so a parent's weekly summary has an album to show."""
     # Imported here: the importer pulls in CSV parsing that the bot itself never needs.
     from storage.importing import import_goal_set, import_people
 
@@ -188,7 +193,10 @@ async def seed_demo_school(
     skills = await import_goal_set(
         session, school=school, path=samples_dir / SKILLS_FILE, name=None
     )
-    await _Life(session, school, today, physics.goal_set_id, skills.goal_set_id).build()
+    life = _Life(session, school, today, physics.goal_set_id, skills.goal_set_id)
+    await life.build()
+    if media_dir is not None:
+        await life.work_photos(media_dir)
     await session.flush()
     return DemoSeed(
         school_id=school.id,
@@ -421,18 +429,52 @@ class _Life:
             )
 
     async def _observations(self) -> None:
+        # (author, goal, pupils, text, tags, private): the notes for parents too are the ones a
+        # teacher would share; the one about wellbeing stays with the teachers.
         notes = [
-            ("T1", "SW", ["P2", "P5"], "Noor en Yusuf verdeelden zelf de taken. Mooi!", ["samen"]),
-            ("T2", "1.1d", ["P4"], "Emma legde de formule voor druk uit aan haar buurman.", []),
-            ("T1", None, ["P3"], "Daan was stil vandaag; even naar vragen morgen.", ["welzijn"]),
+            (
+                "T1",
+                "SW",
+                ["P2", "P5"],
+                "Noor en Yusuf verdeelden zelf de taken. Mooi!",
+                ["samen"],
+                False,
+            ),
+            (
+                "T2",
+                "1.1d",
+                ["P4"],
+                "Emma legde de formule voor druk uit aan haar buurman.",
+                [],
+                True,
+            ),
+            (
+                "T1",
+                None,
+                ["P3"],
+                "Daan was stil vandaag; even naar vragen morgen.",
+                ["welzijn"],
+                True,
+            ),
+            (
+                "T2",
+                "1.1c",
+                ["P1"],
+                "Sam woog zelf vijf voorwerpen en rekende netjes met newton.",
+                [],
+                False,
+            ),
         ]
-        for index, (author, code, pupils, text, tags) in enumerate(notes):
+        for index, (author, code, pupils, text, tags, private) in enumerate(notes):
             observation = Observation(
                 author_id=self._id(author),
                 goal_id=self.goals[code].id if code else None,
                 text=text,
-                is_private=True,
-                created_at=self._at(self.today - timedelta(days=index + 1), 11),
+                is_private=private,
+                # Sam's note is from this week, so his parents' summary has one to show.
+                created_at=self._at(
+                    self.today - timedelta(days=1 if "P1" in pupils else index + 1), 11
+                ),
             )
             self.session.add(observation)
             await self.session.flush()
@@ -456,6 +498,41 @@ class _Life:
                 created_at=self._at(self.today - timedelta(days=2), 15, 30),
             )
         )
+
+    async def work_photos(self, media_dir: Path) -> None:
+        """Photos of work, stored as the bot stores a pupil's photo: two that Sam shared with
+        his parents this week, one he kept to himself, and one of Noor's that she shared."""
+        # Imported here: only the demo draws pictures; storage.media pulls in Pillow's codecs.
+        from storage.evidence import NewEvidence, create_evidence
+        from storage.media import MediaStore
+
+        store = MediaStore(media_dir)
+        items = [
+            ("P1", "1.1c", "Zo zwaar is mijn etui: 2 newton", True, (230, 120, 60), 1),
+            ("P1", "RN", "Mijn eigen weekplanning", True, (70, 140, 200), 2),
+            ("P1", "RN", "Kladje, nog niet af", False, (160, 160, 160), 2),
+            ("P2", "SW", "Onze knikkerbaan", True, (90, 170, 110), 1),
+        ]
+        for pupil, code, caption, shared, colour, days_ago in items:
+            image = await store.store_image(_work_picture(caption, colour))
+            evidence = await create_evidence(
+                self.session,
+                school_id=self.school.id,
+                new=NewEvidence(
+                    pupil_id=self._id(pupil),
+                    kind=EvidenceKind.PHOTO,
+                    files=[image],
+                    goal_ids=[self.goals[code].id],
+                    caption=caption,
+                    shared_with_parents=shared,
+                ),
+            )
+            evidence.created_at = self._at(self._recent_school_day(days_ago), 11, 15)
+
+    def _recent_school_day(self, back: int) -> date:
+        """A school day `back` school days before today (the week's work), else today."""
+        days = self._school_days_before_today(back)
+        return days[0] if days else self.today
 
 
 async def demo_people(session: AsyncSession, *, school_id: int) -> list[DemoPerson]:
@@ -567,3 +644,22 @@ async def demo_counts(session: AsyncSession, *, school_id: int) -> dict[str, int
         or 0
     )
     return counts
+
+
+def _work_picture(caption: str, colour: tuple[int, int, int]) -> bytes:
+    """A simple drawing standing in for a photo of a pupil's work."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (800, 600), (250, 246, 236))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((60, 60, 740, 540), radius=30, outline=colour, width=12)
+    for row in range(4):
+        top = 150 + row * 90
+        draw.rounded_rectangle((120, top, 120 + 130 * (row + 2), top + 50), radius=12, fill=colour)
+    draw.ellipse((560, 110, 690, 240), fill=colour)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    del caption  # the caption travels with the evidence, not in the picture
+    return buffer.getvalue()

@@ -207,3 +207,9 @@ async def invites_of(session: AsyncSession, *, person: Person) -> list[Invite]:
             )
         ).all()
     )
+
+
+async def forget_attempts_before(session: AsyncSession, *, moment: datetime) -> int:
+    """Attempts only matter inside the lockout window; older ones are noise."""
+    result = await session.execute(delete(InviteAttempt).where(InviteAttempt.attempted_at < moment))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -124,6 +124,9 @@ class ReminderStatus(enum.StrEnum):
     PENDING = "pending"
     CLAIMED = "claimed"
     SENT = "sent"
+    # Killed while the message was on its way: it may or may not have arrived. Not re-sent
+    # (a duplicate is what a user notices), but kept visible for the operator.
+    UNCERTAIN = "uncertain"
     FAILED = "failed"
     DROPPED = "dropped"
     CANCELLED = "cancelled"
@@ -762,7 +765,12 @@ class Reminder(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     claimed_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(100))
+    # Committed just before the message leaves: after a crash, a claimed row without it was
+    # certainly not sent and can be sent again; one with it might have been.
+    send_started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # The message that carried it, so a newer prompt of the same kind can replace it.
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -97,14 +97,23 @@ async def _is_teacher(session: AsyncSession, person_id: int) -> bool:
     return person is not None and person.role is Role.TEACHER
 
 
-async def pupils_of_teacher(session: AsyncSession, *, teacher_id: int) -> list[PupilRef]:
-    """The pupils of the teacher's current groups, by name; empty for anyone not a teacher."""
+async def pupils_of_teacher(
+    session: AsyncSession, *, teacher_id: int, group_id: int | None = None
+) -> list[PupilRef]:
+    """The pupils of the teacher's current groups, by name; empty for anyone not a teacher.
+
+    With `group_id`, only that group's pupils (the teacher's active group), and none when the
+    teacher is not in that group.
+    """
     if not await _is_teacher(session, teacher_id):
         return []
+    taught = _pupils_taught_by(teacher_id)
+    if group_id is not None:
+        taught = taught.where(GroupMembership.group_id == group_id)
     rows = (
         await session.execute(
             select(Person.id, Person.display_name)
-            .where(Person.id.in_(_pupils_taught_by(teacher_id)))
+            .where(Person.id.in_(taught))
             .order_by(Person.display_name, Person.id)
         )
     ).all()
@@ -318,9 +327,10 @@ def window_start(today: date, school_days: int) -> date:
 
 
 async def unseen_pupils(
-    session: AsyncSession, *, teacher_id: int, today: date
+    session: AsyncSession, *, teacher_id: int, today: date, group_id: int | None = None
 ) -> tuple[int, list[PupilRef]]:
-    """Pupils of the teacher's groups without any teacher's note in the school's window.
+    """Pupils of the teacher's groups (or of one of them) without any teacher's note in the
+    school's window.
 
     Returns the window in school days (`School.unobserved_days`) and the pupils, by name.
     """
@@ -340,7 +350,7 @@ async def unseen_pupils(
     seen_ids = set((await session.scalars(seen)).all())
     pupils = [
         pupil
-        for pupil in await pupils_of_teacher(session, teacher_id=teacher_id)
+        for pupil in await pupils_of_teacher(session, teacher_id=teacher_id, group_id=group_id)
         if pupil.id not in seen_ids
     ]
     return days, pupils

@@ -1,5 +1,5 @@
 """Shared fixtures: a freshly migrated database per test, on SQLite and (when
-TEST_DATABASE_URL is set) on PostgreSQL.
+TEST_DATABASE_URL is set) on PostgreSQL; the Telegram sandbox and its control client.
 
 Migrations run once per backend per test session into a template; each test gets a copy
 (a file copy on SQLite, `CREATE DATABASE ... TEMPLATE` on PostgreSQL), so every test starts
@@ -20,11 +20,14 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from sandbox import SandboxClient, TelegramSandbox
 from storage import migrate
 from storage.db import create_engine, create_sessionmaker
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"]
+# The bot token the tests use against the sandbox (any digits:secret works there).
+TOKEN = "4242:e2e-test-token-not-a-secret"
 
 
 def _pg_dsn(url: str, database: str | None = None) -> str:
@@ -94,3 +97,18 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 async def session(session_factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with session_factory() as session:
         yield session
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[TelegramSandbox]:
+    sandbox = TelegramSandbox()
+    await sandbox.start()
+    yield sandbox
+    await sandbox.stop()
+
+
+@pytest.fixture
+async def telegram(sandbox: TelegramSandbox) -> AsyncIterator[SandboxClient]:
+    """The sandbox's control API for the tests' bot token: play users, inspect calls."""
+    async with SandboxClient(sandbox.base_url, TOKEN) as client:
+        yield client

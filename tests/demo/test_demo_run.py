@@ -72,7 +72,7 @@ async def test_everyone_has_joined_and_the_page_lists_them(demo: Demo, tmp_path:
     assert peter["detail"] == "ouder van Noor Jansen"
     assert config["commands"][""], "the bot's command menu is there for the page's / button"
     assert config["clock"]["moved"] is False
-    assert any("reminders" in note for note in config["notes"])
+    assert any("prompts" in note for note in config["notes"])
 
     async with SandboxClient(demo.sandbox.base_url, SANDBOX_TOKEN) as control:
         # Each chat opens with the welcome the bot gave on `/start CODE`, and the role's menu.
@@ -96,6 +96,17 @@ async def test_the_page_moves_the_apps_clock(demo: Demo):
         assert "next school day" in wrong.json()["description"]
         back = (await http.post("/chat/api/clock", json={"move": "now"})).json()
         assert back["result"]["moved"] is False
+
+
+async def test_moving_the_clock_to_reflection_time_brings_the_prompt(demo: Demo):
+    assert demo.app is not None
+    sam = next(p for p in (await page_config(demo))["people"] if p["name"] == "Sam de Vries")
+    async with httpx.AsyncClient(base_url=demo.sandbox.base_url) as http:
+        moved = await http.post("/chat/api/clock", json={"move": "next school day 14:35"})
+        assert moved.json()["ok"]
+    async with SandboxClient(demo.sandbox.base_url, SANDBOX_TOKEN) as control:
+        texts = [str(message.get("text")) for message in await control.messages(sam["user_id"])]
+    assert any("Hoe ging het vandaag" in text for text in texts)
 
 
 async def test_keep_continues_the_same_demo(tmp_path: Path):

@@ -1,4 +1,8 @@
-"""End-to-end harness: the real app (aiogram, middlewares, database) polling the sandbox."""
+"""End-to-end harness: the real app (aiogram, middlewares, database) polling the sandbox.
+
+`sandbox` and `telegram` (the control client for the bot's token) live in tests/conftest.py,
+shared with the scheduler's tests.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import App, build_app
 from bot.settings import Settings
-from sandbox import SandboxClient, TelegramSandbox
+from sandbox import TelegramSandbox
+from tests.conftest import TOKEN
 from tests.factories import DemoSchool, build_school
 
-TOKEN = "4242:e2e-test-token-not-a-secret"
 SETTLE_SECONDS = 10.0
 
 
@@ -56,7 +60,11 @@ class RunningBot:
         self._count_updates(self.app)
         self._task = asyncio.create_task(
             self.app.dispatcher.start_polling(
-                self.app.bot, handle_signals=False, close_bot_session=False, polling_timeout=1
+                self.app.bot,
+                handle_signals=False,
+                close_bot_session=False,
+                polling_timeout=1,
+                handle_as_tasks=False,  # as bot.runner.poll does
             )
         )
 
@@ -70,14 +78,6 @@ class RunningBot:
     async def restart(self) -> None:
         await self.stop()
         await self.start()
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[TelegramSandbox]:
-    sandbox = TelegramSandbox()
-    await sandbox.start()
-    yield sandbox
-    await sandbox.stop()
 
 
 @pytest.fixture
@@ -98,12 +98,6 @@ async def running_bot(settings: Settings) -> AsyncIterator[RunningBot]:
     yield bot
     if bot.app is not None:
         await bot.stop()
-
-
-@pytest.fixture
-async def telegram(sandbox: TelegramSandbox) -> AsyncIterator[SandboxClient]:
-    async with SandboxClient(sandbox.base_url, TOKEN) as client:
-        yield client
 
 
 @pytest.fixture

@@ -20,9 +20,14 @@ PUPIL_MENU = [
 TEACHER_MENU = [
     ["📝 Notitie", "👀 Nog niet gezien"],
     ["👥 Mijn groepen", "🔎 Zoeken"],
+    ["📊 Klas"],
     ["❓ Hulp", "🌐 Taal"],
 ]
-PARENT_MENU = [["👨‍👩‍👧 Mijn kinderen"], ["❓ Hulp", "🌐 Taal"]]
+PARENT_MENU = [
+    ["📬 Overzicht", "👨‍👩‍👧 Mijn kinderen"],
+    ["⚙️ Instellingen"],
+    ["❓ Hulp", "🌐 Taal"],
+]
 
 
 async def linked_person_ids(session_factory, telegram_user_id: int) -> list[int]:
@@ -217,7 +222,7 @@ async def test_a_teacher_who_is_also_a_parent_switches_between_roles(
     await bram.send_text(f"/start {school.codes['X2']}")
     [welcome] = await bram.wait_for_reply()
     assert "Noor Jansen" in welcome["text"]
-    assert ["👨‍👩‍👧 Mijn kinderen"] in bram.reply_keyboard()
+    assert ["📬 Overzicht", "👨‍👩‍👧 Mijn kinderen"] in bram.reply_keyboard()
     assert "🔁 Wissel van rol" in bram.reply_keyboard()[-1]
 
     await bram.send_text("🔁 Wissel van rol")

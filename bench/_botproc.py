@@ -1,0 +1,264 @@
+"""The bot under load, in a process of its own: `python -m bench._botproc --kind portfolio ...`.
+
+A process of its own, so that its peak RSS and CPU time are the bot's alone (the sandbox and
+the scripted pupils live in the bench's process). It counts what the bench cannot see from
+outside: updates handled, SQL statements per update (SQLAlchemy's `before_cursor_execute` on
+the engine, attributed to the update being handled through a context variable, which
+SQLAlchemy's greenlets carry along), and the handling time per step.
+
+Talks to the bench over stdin/stdout, one line each: it prints `READY` once it polls or
+serves its webhook; `reset` zeroes the counters (answers `OK`), `report` prints them as one
+JSON line; end of stdin stops the bot cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import json
+import os
+import resource
+import secrets
+import socket
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from aiogram import Bot, Dispatcher, F
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import CallbackQuery, Message, Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+
+WEBHOOK_PATH = "/telegram/webhook"
+_current_step: contextvars.ContextVar[str] = contextvars.ContextVar("step", default="outside")
+
+
+def step_of(update: Any) -> str:
+    """Which step of the script an update is (for the bot process's per-step counts)."""
+    if update.message is not None:
+        return "start"
+    query = update.callback_query
+    if query is None or not query.data:
+        return "other"
+    prefix, _, rest = query.data.partition(":")
+    if prefix == "rg":
+        return "goal"
+    if prefix == "rsc":
+        return rest.split(":", 1)[0]
+    return {"rx": "extra", "rsk": "next_step"}.get(prefix, "other")
+
+
+class Counters:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.updates: dict[str, int] = defaultdict(int)
+        self.statements: dict[str, int] = defaultdict(int)
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.errors = 0
+        times = os.times()
+        self.cpu_start = times.user + times.system
+
+    def report(self) -> dict[str, Any]:
+        times = os.times()
+        steps = sorted(set(self.updates) | set(self.statements))
+        return {
+            "updates": sum(self.updates.values()),
+            "statements": sum(n for step, n in self.statements.items() if step != "outside"),
+            "statements_outside_updates": self.statements.get("outside", 0),
+            "errors": self.errors,
+            "per_step": {
+                step: {
+                    "updates": self.updates.get(step, 0),
+                    "statements": self.statements.get(step, 0),
+                    "seconds": round(self.seconds.get(step, 0.0), 4),
+                }
+                for step in steps
+            },
+            "cpu_seconds": round(times.user + times.system - self.cpu_start, 3),
+            # ru_maxrss is in KiB on Linux: the high-water mark of the whole process life.
+            "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        }
+
+
+def count_updates(dispatcher: Dispatcher, counters: Counters) -> None:
+    """Wrap feed_update (polling and webhook both come through it) to count per step."""
+    handle = dispatcher.feed_update
+
+    async def counted(bot: Bot, update: Update, **kwargs: Any) -> Any:
+        step = step_of(update)
+        token = _current_step.set(step)
+        started = time.perf_counter()
+        try:
+            return await handle(bot, update, **kwargs)
+        except Exception:
+            counters.errors += 1
+            raise
+        finally:
+            counters.seconds[step] += time.perf_counter() - started
+            counters.updates[step] += 1
+            _current_step.reset(token)
+
+    dispatcher.feed_update = counted  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------------------ the bots
+
+
+def build_portfolio(arguments: argparse.Namespace, counters: Counters, webhook_url: str | None):
+    from sqlalchemy import event
+
+    from bot.app import build_app
+    from bot.observability import configure_logging
+    from bot.settings import Settings
+
+    settings = Settings(
+        bot_token=None,
+        database_url=arguments.database_url,
+        telegram_api_url=arguments.api_url,
+        media_dir=Path(arguments.work_dir) / "media",
+        webhook_url=webhook_url,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    # As in production: one log line per update, to stderr (the bench keeps it in a file).
+    configure_logging(settings)
+    app = build_app(settings, token=arguments.token)
+
+    def counted_statement(*_args: Any) -> None:
+        counters.statements[_current_step.get()] += 1
+
+    event.listen(app.engine.sync_engine, "before_cursor_execute", counted_statement)
+    count_updates(app.dispatcher, counters)
+    return app
+
+
+def build_echo(arguments: argparse.Namespace, counters: Counters) -> tuple[Bot, Dispatcher]:
+    """Bare aiogram: one plain message back per update, no database, no middlewares."""
+    bot = Bot(
+        arguments.token,
+        session=AiohttpSession(api=TelegramAPIServer.from_base(arguments.api_url)),
+    )
+    dispatcher = Dispatcher()
+
+    async def echo_message(message: Message, bot: Bot) -> None:
+        await bot.send_message(message.chat.id, message.text or "?")
+
+    async def echo_press(query: CallbackQuery, bot: Bot) -> None:
+        assert query.message is not None
+        await bot.send_message(query.message.chat.id, query.data or "?")
+
+    dispatcher.message.register(echo_message, F.text)
+    dispatcher.callback_query.register(echo_press)
+    count_updates(dispatcher, counters)
+    return bot, dispatcher
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------- the run
+
+
+async def serve(arguments: argparse.Namespace) -> None:
+    counters = Counters()
+    ready = asyncio.Event()
+    port = free_port()
+    webhook_url = f"http://127.0.0.1:{port}" if arguments.mode == "webhook" else None
+    runner: web.AppRunner | None = None
+    polling: asyncio.Task[None] | None = None
+    close: Any
+
+    if arguments.kind == "portfolio":
+        from bot.runner import build_webhook_app, poll
+
+        app = build_portfolio(arguments, counters, webhook_url)
+        bot, dispatcher, close = app.bot, app.dispatcher, app.close
+        if arguments.mode == "webhook":
+            web_app = build_webhook_app(app, secret=secrets.token_urlsafe(16))
+        else:
+            dispatcher.startup.register(ready.set)
+            # The production entry point (bot.runner.poll); the reminder jobs are not started:
+            # their planner would send today's prompts into the pupils' chats mid-run, and
+            # `python -m bench reminders` measures them on their own.
+            polling = asyncio.create_task(poll(app, handle_signals=False))
+    else:
+        bot, dispatcher = build_echo(arguments, counters)
+        close = bot.session.close
+        if arguments.mode == "webhook":
+            secret = secrets.token_urlsafe(16)
+            web_app = web.Application()
+            SimpleRequestHandler(
+                dispatcher=dispatcher, bot=bot, secret_token=secret, handle_in_background=False
+            ).register(web_app, path=WEBHOOK_PATH)
+            setup_application(web_app, dispatcher, bot=bot)
+
+            async def register(_app: web.Application) -> None:
+                await bot.set_webhook(
+                    f"{webhook_url}{WEBHOOK_PATH}",
+                    secret_token=secret,
+                    allowed_updates=dispatcher.resolve_used_update_types(),
+                )
+
+            web_app.on_startup.append(register)
+        else:
+            dispatcher.startup.register(ready.set)
+            polling = asyncio.create_task(
+                dispatcher.start_polling(
+                    bot,
+                    allowed_updates=dispatcher.resolve_used_update_types(),
+                    handle_signals=False,
+                    close_bot_session=False,
+                )
+            )
+
+    if arguments.mode == "webhook":
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        ready.set()
+    await ready.wait()
+    print("READY", flush=True)
+
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            command = line.strip()
+            if not line:
+                break
+            if command == "reset":
+                counters.reset()
+                print("OK", flush=True)
+            elif command == "report":
+                print(json.dumps(counters.report()), flush=True)
+    finally:
+        if polling is not None:
+            await dispatcher.stop_polling()
+            await polling
+        if runner is not None:
+            await runner.cleanup()
+        await close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench._botproc")
+    parser.add_argument("--kind", choices=("portfolio", "echo"), required=True)
+    parser.add_argument("--mode", choices=("polling", "webhook"), required=True)
+    parser.add_argument("--api-url", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--work-dir", default=".")
+    asyncio.run(serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

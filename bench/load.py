@@ -1,0 +1,593 @@
+"""N pupils doing the full daily reflection at once, against the real bot over the sandbox.
+
+`python -m bench load --pupils 1000 [--database sqlite|postgresql] [--mode polling|webhook]
+[--compare-echo] [--write-docs]`
+
+Seeds a fresh database (N pupils in groups of 28, two goals each, two weeks of earlier
+reflections) and links every pupil to a sandbox user directly. The bot runs as in production
+(`bot.runner.poll`, or `build_webhook_app` behind the sandbox's webhook deliveries) in a child
+process (`bench._botproc`), so its peak RSS and CPU time are its own. The sandbox and the
+pupils share the bench's process. All N pupils start together and tap on as soon as the bot
+answered (no thinking time): seven updates each, `/reflectie` and six taps.
+
+The sandbox's flood limits (1 message/s per chat, 30/s in total) are switched off: they
+would make the bot's replies the bound instead of its processing. Telegram's limits are a
+bound of their own, discussed in docs/scaling.md (`python -m bench reminders`).
+
+Prints updates/s, end-to-end latency per step (from the pupil's tap arriving at the sandbox
+to the bot's answer arriving there: p50/p95/p99), SQL statements per update, the bot's CPU
+use and peak RSS; with `--compare-echo`, the same script against a bare aiogram bot that
+answers each update with one plain message, and the ratio of the throughputs (goal >= 0.5).
+`--write-docs` records the figures in docs/performance.md. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench._harness import (
+    STEPS,
+    Pupil,
+    PupilStuckError,
+    database,
+    database_size,
+    machine,
+    make_pupils,
+    percentile,
+    reflections_saved_today,
+    seed,
+)
+from sandbox import TelegramSandbox
+
+PORTFOLIO_TOKEN = "8801:bench-load-portfolio-not-a-secret"
+ECHO_TOKEN = "8802:bench-load-echo-not-a-secret"
+POSTGRES_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+GOAL_RATIO = 0.5
+
+
+@dataclass
+class RunResult:
+    kind: str
+    pupils: int
+    finished: int
+    seconds: float
+    updates: int
+    latencies: dict[str, list[float]]
+    bot: dict[str, Any]
+    bench_cpu_seconds: float
+    stuck: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.seconds if self.seconds else 0.0
+
+    def latency(self, step: str, fraction: float) -> float:
+        return percentile(self.latencies.get(step, []), fraction)
+
+    @property
+    def cpu_ms_per_update(self) -> float:
+        return 1000 * self.bot["cpu_seconds"] / (self.bot["updates"] or 1)
+
+    @property
+    def per_core(self) -> float:
+        """Updates a second one fully used core would handle: the bot's CPU cost, read
+        independently of whatever else the machine was doing during the run."""
+        return 1000 / self.cpu_ms_per_update if self.cpu_ms_per_update else 0.0
+
+    @property
+    def all_latencies(self) -> list[float]:
+        return [value for values in self.latencies.values() for value in values]
+
+
+# ---------------------------------------------------------------------- the bot process
+
+
+class BotProcess:
+    def __init__(self, child: asyncio.subprocess.Process, log_path: Path) -> None:
+        self.child = child
+        self.log_path = log_path
+
+    async def command(self, line: str) -> str:
+        assert self.child.stdin is not None and self.child.stdout is not None
+        self.child.stdin.write(f"{line}\n".encode())
+        await self.child.stdin.drain()
+        answer = await asyncio.wait_for(self.child.stdout.readline(), 60)
+        return answer.decode().strip()
+
+
+@asynccontextmanager
+async def bot_process(
+    kind: str, mode: str, api_url: str, token: str, database_url: str, work_dir: Path
+) -> AsyncIterator[BotProcess]:
+    # Outside the work directory, so that the log of a run with errors can still be read.
+    database = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    log_path = Path(tempfile.gettempdir()) / f"bench-load-{kind}-{database}-{mode}.log"
+    with log_path.open("wb") as log:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench._botproc",
+            "--kind",
+            kind,
+            "--mode",
+            mode,
+            "--api-url",
+            api_url,
+            "--token",
+            token,
+            "--database-url",
+            database_url,
+            "--work-dir",
+            str(work_dir),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+        )
+        process = BotProcess(child, log_path)
+        assert child.stdout is not None and child.stdin is not None
+        try:
+            line = await asyncio.wait_for(child.stdout.readline(), 60)
+            if line.strip() != b"READY":
+                raise RuntimeError(f"the {kind} bot did not start: {log_path.read_text()[-2000:]}")
+            yield process
+        finally:
+            child.stdin.close()
+            try:
+                await asyncio.wait_for(child.wait(), 30)
+            except TimeoutError:
+                child.kill()
+                await child.wait()
+
+
+# ------------------------------------------------------------------------------ the run
+
+
+async def drive(
+    sandbox: TelegramSandbox,
+    token: str,
+    user_ids: list[int],
+    process: BotProcess,
+    *,
+    echo: bool,
+    timeout: float,  # noqa: ASYNC109
+) -> RunResult:
+    # One pupil first, alone: the first update of each kind imports modules and builds
+    # aiogram's and pydantic's per-type models; a bot in production is past that.
+    [warm_up] = make_pupils(sandbox, token, user_ids[:1])
+    await warm_up.reflect(echo=echo, timeout=timeout)
+    pupils = make_pupils(sandbox, token, user_ids[1:])
+    assert await process.command("reset") == "OK"
+    cpu_before = os.times()
+    started = time.time()
+    outcomes = await asyncio.gather(
+        *(pupil.reflect(echo=echo, timeout=timeout) for pupil in pupils), return_exceptions=True
+    )
+    cpu_after = os.times()
+    report = json.loads(await process.command("report"))
+    stuck = [str(outcome) for outcome in outcomes if isinstance(outcome, BaseException)]
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, PupilStuckError):
+            raise outcome
+    return summarise(
+        "echo" if echo else "portfolio",
+        pupils,
+        started,
+        report,
+        cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system,
+        stuck,
+    )
+
+
+def summarise(
+    kind: str,
+    pupils: list[Pupil],
+    started: float,
+    report: dict[str, Any],
+    bench_cpu: float,
+    stuck: list[str],
+) -> RunResult:
+    latencies: dict[str, list[float]] = {step: [] for step in STEPS}
+    last_answer = started
+    answered = 0
+    for pupil in pupils:
+        for timing in pupil.timings:
+            latencies[timing.step].append(timing.answered - timing.sent)
+            last_answer = max(last_answer, timing.answered)
+            answered += 1
+    finished = sum(1 for pupil in pupils if len(pupil.timings) == len(STEPS))
+    return RunResult(
+        kind=kind,
+        pupils=len(pupils),
+        finished=finished,
+        # From the first tap to the last answer: every update answered in between.
+        seconds=last_answer - started,
+        updates=answered,
+        latencies=latencies,
+        bot=report,
+        bench_cpu_seconds=bench_cpu,
+        stuck=stuck,
+    )
+
+
+def print_result(result: RunResult, label: str) -> None:
+    bot = result.bot
+    handled = bot["updates"] or 1
+    print(
+        f"{label:9} {result.finished}/{result.pupils} pupils finished, {result.updates} "
+        f"updates answered in {result.seconds:.1f} s: {result.rate:.0f} updates/s"
+    )
+    everything = result.all_latencies
+    print(
+        f"{'latency':9} all steps p50 {1000 * percentile(everything, 0.5):.0f} ms   "
+        f"p95 {1000 * percentile(everything, 0.95):.0f} ms   "
+        f"p99 {1000 * percentile(everything, 0.99):.0f} ms"
+    )
+    for step in STEPS:
+        per_step = bot["per_step"].get(step, {})
+        updates = per_step.get("updates", 0) or 1
+        sql = (
+            f"   {per_step.get('statements', 0) / updates:5.1f} SQL"
+            if result.kind == "portfolio"
+            else ""
+        )
+        print(
+            f"{'':9} {step:10} p50 {1000 * result.latency(step, 0.5):6.0f} ms   "
+            f"p95 {1000 * result.latency(step, 0.95):6.0f} ms   "
+            f"p99 {1000 * result.latency(step, 0.99):6.0f} ms   "
+            f"handling {1000 * per_step.get('seconds', 0) / updates:6.1f} ms{sql}"
+        )
+    if result.kind == "portfolio":
+        print(
+            f"{'SQL':9} {bot['statements'] / handled:.1f} statements per update "
+            f"({bot['statements']} for {bot['updates']} updates; "
+            f"{bot['statements_outside_updates']} outside updates)"
+        )
+    print(
+        f"{'CPU':9} bot process {bot['cpu_seconds']:.1f} s "
+        f"({100 * bot['cpu_seconds'] / max(result.seconds, 1e-9):.0f}% of one core), "
+        f"{result.cpu_ms_per_update:.2f} ms per update (= {result.per_core:.0f} updates/s "
+        f"for a whole core); bench process (sandbox "
+        f"and pupils) {result.bench_cpu_seconds:.1f} s "
+        f"({100 * result.bench_cpu_seconds / max(result.seconds, 1e-9):.0f}%)"
+    )
+    print(f"{'peak RSS':9} {bot['peak_rss_kib'] / 1024:.0f} MiB (the bot process)")
+    if bot["errors"] or result.stuck:
+        print(
+            f"{'problems':9} {bot['errors']} updates raised in the bot; "
+            f"{len(result.stuck)} pupils stuck: {'; '.join(sorted(set(result.stuck))[:3])}"
+        )
+
+
+async def run(arguments: argparse.Namespace) -> None:
+    n = arguments.pupils
+    async with (
+        database(arguments.database, POSTGRES_URL) as url,
+        TelegramSandbox(validate_responses=False) as sandbox,
+    ):
+        # The sandbox checks its own answers against aiogram's models when validating; that is
+        # the sandbox's work, not the bot's, and it shares a process with the pupils.
+        sandbox.limits.update({"per_chat_rate": 0, "global_rate": 0})
+        started = time.perf_counter()
+        # One pupil more than asked: the warm-up pupil (see `drive`).
+        user_ids = await seed(url, n + 1, history_days=arguments.history_days)
+        print(
+            f"set up    {n} pupils in {-(-n // 28)} groups, 2 goals each, "
+            f"{arguments.history_days} days of earlier reflections ({arguments.database}) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+        load = _load()
+        print(f"load      {load} (load average of the machine before the run)")
+        print(
+            f"mode      {arguments.mode}; sandbox flood limits OFF (1/s per chat and 30/s in "
+            "total would bound the replies, not the bot); reminder jobs not running"
+        )
+        with tempfile.TemporaryDirectory(prefix="bench-load-work-") as work:
+            work_dir = Path(work)
+            async with bot_process(
+                "portfolio", arguments.mode, sandbox.base_url, PORTFOLIO_TOKEN, url, work_dir
+            ) as process:
+                result = await drive(
+                    sandbox,
+                    PORTFOLIO_TOKEN,
+                    user_ids,
+                    process,
+                    echo=False,
+                    timeout=arguments.timeout,
+                )
+            saved = await reflections_saved_today(url)
+            size = await database_size(url)
+            print_result(result, "portfolio")
+            print(
+                f"{'saved':9} {saved - 1} reflections today for {n} pupils; database "
+                f"{(size or 0) / 1024 / 1024:.0f} MiB after the run"
+            )
+            errors = _log_errors(process.log_path)
+            if errors:
+                print(f"{'log':9} {errors} ({process.log_path})")
+            echo: RunResult | None = None
+            if arguments.compare_echo:
+                async with bot_process(
+                    "echo", arguments.mode, sandbox.base_url, ECHO_TOKEN, url, work_dir
+                ) as echo_process:
+                    echo = await drive(
+                        sandbox,
+                        ECHO_TOKEN,
+                        user_ids,
+                        echo_process,
+                        echo=True,
+                        timeout=arguments.timeout,
+                    )
+                print_result(echo, "echo")
+                ratio = result.rate / echo.rate if echo.rate else 0.0
+                print(
+                    f"{'ratio':9} portfolio / bare aiogram throughput = {ratio:.2f} "
+                    f"(goal >= {GOAL_RATIO}); by CPU per update "
+                    f"{echo.cpu_ms_per_update / result.cpu_ms_per_update:.2f}"
+                )
+    if arguments.write_docs:
+        record(arguments, result, echo, size, load, errors)
+        print(f"written   {DOCS}")
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def _log_errors(path: Path) -> str:
+    lines = path.read_text(errors="replace").splitlines()
+    bad = [line for line in lines if " ERROR " in line or line.startswith("Traceback")]
+    if not bad:
+        return ""
+    return f"{len(bad)} error lines in the bot's log, first: {bad[0][:200]}"
+
+
+# ------------------------------------------------------------------------ the docs table
+
+RESULTS_MARK = re.compile(r"<!-- results (\{.*?\}) -->", re.S)
+
+
+def record(
+    arguments: argparse.Namespace,
+    result: RunResult,
+    echo: RunResult | None,
+    size: int | None,
+    load: str,
+    errors: str,
+) -> None:
+    """Put this run's row into docs/performance.md (rows keyed by database, mode and N; the
+    figures of all rows are kept in the file itself, in a comment, and the page is rebuilt)."""
+    rows: dict[str, Any] = {}
+    if DOCS.exists():
+        found = RESULTS_MARK.search(DOCS.read_text())
+        if found:
+            rows = json.loads(found.group(1))
+    key = f"{arguments.database}/{arguments.mode}/{arguments.pupils}"
+    bot = result.bot
+    handled = bot["updates"] or 1
+    row: dict[str, Any] = {
+        "database": arguments.database,
+        "mode": arguments.mode,
+        "pupils": arguments.pupils,
+        "finished": result.finished,
+        "updates_per_s": round(result.rate, 1),
+        "p50_ms": round(1000 * percentile(result.all_latencies, 0.5)),
+        "p95_ms": round(1000 * percentile(result.all_latencies, 0.95)),
+        "p99_ms": round(1000 * percentile(result.all_latencies, 0.99)),
+        "steps": {
+            step: [round(1000 * result.latency(step, f)) for f in (0.5, 0.95, 0.99)]
+            for step in STEPS
+        },
+        "sql_per_update": round(bot["statements"] / handled, 1),
+        "sql_per_step": {
+            step: round(v["statements"] / (v["updates"] or 1), 1)
+            for step, v in bot["per_step"].items()
+            if step in STEPS
+        },
+        "cpu_ms_per_update": round(1000 * bot["cpu_seconds"] / handled, 2),
+        "per_core": round(result.per_core),
+        "load": load.split()[0],
+        "problems": len(result.stuck) + (int(errors.split()[0]) if errors else 0),
+        "peak_rss_mib": round(bot["peak_rss_kib"] / 1024),
+        "db_mib": round((size or 0) / 1024 / 1024, 1),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+    }
+    if echo is not None:
+        row["echo_updates_per_s"] = round(echo.rate, 1)
+        row["echo_p50_ms"] = round(1000 * percentile(echo.all_latencies, 0.5))
+        row["echo_peak_rss_mib"] = round(echo.bot["peak_rss_kib"] / 1024)
+        row["echo_cpu_ms_per_update"] = round(
+            1000 * echo.bot["cpu_seconds"] / (echo.bot["updates"] or 1), 2
+        )
+        row["ratio"] = round(result.rate / echo.rate, 2) if echo.rate else None
+        row["cpu_ratio"] = round(echo.cpu_ms_per_update / result.cpu_ms_per_update, 2)
+    elif key in rows:
+        # A run without the echo keeps the comparison an earlier run measured for this row.
+        for name in (
+            "echo_updates_per_s",
+            "echo_p50_ms",
+            "echo_peak_rss_mib",
+            "echo_cpu_ms_per_update",
+            "ratio",
+            "cpu_ratio",
+        ):
+            if name in rows[key]:
+                row[name] = rows[key][name]
+    rows[key] = row
+    DOCS.write_text(render(rows, machine()))
+
+
+def _order(row: dict[str, Any]) -> tuple[int, int, int]:
+    return (
+        ["sqlite", "postgresql"].index(row["database"]),
+        ["polling", "webhook"].index(row["mode"]),
+        row["pupils"],
+    )
+
+
+def render(rows: dict[str, Any], host: dict[str, str]) -> str:
+    ordered = sorted(rows.values(), key=_order)
+    table = [
+        "| database | mode | pupils | done | updates/s | p50 | p95 | p99 | SQL/update "
+        "| bot CPU/update | per core | bot peak RSS | DB after | load | bare aiogram "
+        "| ratio | CPU ratio |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in ordered:
+        echo = row.get("echo_updates_per_s")
+        echo_cpu = row.get("echo_cpu_ms_per_update")
+        table.append(
+            f"| {row['database']} | {row['mode']} | {row['pupils']:,} "
+            f"| {row.get('finished', '?')} | {row['updates_per_s']:.0f} | {row['p50_ms']:,} ms "
+            f"| {row['p95_ms']:,} ms | {row['p99_ms']:,} ms | {row['sql_per_update']} "
+            f"| {row['cpu_ms_per_update']} ms | {round(1000 / row['cpu_ms_per_update'])}/s "
+            f"| {row['peak_rss_mib']} MiB | {row['db_mib']} MiB | {row.get('load', '-')} "
+            f"| {f'{echo:.0f}/s, {echo_cpu} ms' if echo else '-'} "
+            f"| {row.get('ratio') or '-'} | {row.get('cpu_ratio') or '-'} |"
+        )
+    steps = [
+        "| database | mode | pupils | " + " | ".join(STEPS) + " |",
+        "|---|---|--:|" + "--:|" * len(STEPS),
+    ]
+    for row in ordered:
+        cells = ["{} / {} / {}".format(*(f"{v:,}" for v in row["steps"][step])) for step in STEPS]
+        steps.append(
+            f"| {row['database']} | {row['mode']} | {row['pupils']:,} | " + " | ".join(cells) + " |"
+        )
+    sql_row = next((row for row in ordered if row.get("sql_per_step")), None)
+    sql_line = ""
+    if sql_row is not None:
+        sql_line = ", ".join(f"{step} {sql_row['sql_per_step'].get(step, '-')}" for step in STEPS)
+        sql_line = (
+            f"SQL statements per step ({sql_row['database']}, {sql_row['mode']}, "
+            f"{sql_row['pupils']:,} pupils): {sql_line}."
+        )
+    dates = sorted({row["date"] for row in ordered})
+    return TEMPLATE.format(
+        table="\n".join(table),
+        steps="\n".join(steps),
+        sql_line=sql_line,
+        dates=" to ".join(dict.fromkeys([dates[0], dates[-1]])) if dates else "-",
+        results=json.dumps(rows, sort_keys=True),
+        **host,
+    )
+
+
+TEMPLATE = """# Performance
+
+Generated by `python -m bench load ... --write-docs` (bench/load.py); every run replaces its
+own row (database, mode, number of pupils) and keeps the others. Do not edit by hand: run the
+bench again. How the figures translate into processes and databases for a school board, a city
+and the whole country: [scaling.md](scaling.md).
+
+## The load: a whole class, a school, a city district reflecting at once
+
+N pupils, each linked to a Telegram account, in groups of 28, with two goals this period and
+two weeks of earlier reflections in the database, all start `/reflectie` at the same moment
+and tap through the full reflection as fast as the bot answers: the first goal, "😀 Top",
+"💪💪💪", "🙂", "Nee, klaar", "Weet ik nog niet". Seven updates per pupil, every one answered
+with an edit of the card or a new message, the last one writing the reflection. There is no
+thinking time, so the bot is saturated for the whole run and the latencies are mostly
+queueing: this is the worst minute of a school day (everyone at 14:30 sharp), not a typical
+one.
+
+- **updates/s**: updates answered, divided by the time from the first tap to the last answer.
+- **latency p50/p95/p99**: from the pupil's tap (or message) arriving at the Telegram
+  stand-in to the bot's answer arriving there, over all steps; per step below. This is what a
+  pupil waits, minus the network to Telegram and back.
+- **SQL/update**: statements the bot sent to the database per update (SQLAlchemy's
+  `before_cursor_execute`; transactions' BEGIN/COMMIT not counted).
+- **bot CPU/update**: the bot process's CPU time (user + system) divided by the updates.
+- **per core**: 1000 / bot CPU per update: the updates/s one process would handle with a
+  whole core to itself. Unlike updates/s it hardly depends on what else the machine does.
+- **done**: pupils who finished the whole reflection (the others got an error or no answer).
+- **bot peak RSS**: the bot process's high-water mark (`ru_maxrss`) over its whole life.
+- **load**: the machine's 1-minute load average when the run started (see below).
+- **bare aiogram**: the same sandbox, the same N users and the same seven updates each, but
+  answered by an aiogram bot without database, middlewares or dialogue state, one plain
+  message per update (updates/s, and its CPU per update). **ratio** = our updates/s / bare
+  aiogram's (goal: at least 0.5); **CPU ratio** = bare aiogram's CPU per update / ours, the
+  same comparison freed from the machine's other load.
+
+### How it is run, and why so
+
+- **Three parts, two processes.** The bot runs as in production (`bot.runner.poll`, or the
+  `build_webhook_app` server receiving the sandbox's webhook deliveries) in a child process of
+  its own, so its CPU time and peak RSS are its own and nothing else's. The sandbox (the
+  Telegram stand-in, over real HTTP) and the scripted pupils share the bench's process; the
+  pupils act on the sandbox's state directly rather than through its HTTP control API, which
+  at thousands of pupils would cost more CPU than the bot under test. The bench prints both
+  processes' CPU use: when the bot process is near 100% of a core, the bot is the bound.
+- **Telegram's flood limits are off** in the sandbox (1 message/s per chat, 30/s in total).
+  With them on, the bot's replies would be paced by Telegram and the bench would measure
+  Telegram. They are a separate bound, the one that matters most at scale: see
+  [scaling.md](scaling.md) and `python -m bench reminders`.
+- **The reminder jobs are not running** in the bot process (the planner would send today's
+  prompts into the pupils' chats mid-run); logging is on, as in production (one line per
+  update, to a file).
+- **A fresh database per run**: a temporary SQLite file, or a new PostgreSQL database
+  (created and migrated with `storage.migrate.upgrade`, dropped afterwards). PostgreSQL runs
+  on the same machine, so its CPU competes with the bot's.
+- **Polling handles one update after the other** (`bot.runner.poll` passes
+  `handle_as_tasks=False`, so an update is confirmed to Telegram only after its transaction
+  committed); the bare aiogram bot uses aiogram's default (every update a task of its own).
+  In webhook mode the sandbox, like Telegram, delivers up to 40 updates at once, each chat's
+  in order.
+- Everything runs on one machine: the bot, the sandbox and pupils, and PostgreSQL share its
+  cores. On a two-core machine the bench process and PostgreSQL take CPU the bot would have
+  in production; the bot-side figures (SQL/update, CPU/update, RSS) do not depend on that,
+  updates/s and latencies do. A load average (column "load") well above the number of
+  cores means the machine was shared with other work during the run: the bot process then
+  got a fraction of a core, and updates/s and latencies are that much worse than the machine
+  can do. Read "per core" and "CPU ratio" for the bot's own cost.
+
+## Results
+
+Machine: {cpu}, {cores} cores, {ram} RAM, {os}; Python {python}, aiogram {aiogram},
+SQLAlchemy {sqlalchemy}. Measured {dates}.
+
+{table}
+
+Latency per step, p50 / p95 / p99 in ms (start = `/reflectie`, next_step = "Weet ik nog
+niet", which saves the reflection):
+
+{steps}
+
+{sql_line}
+
+<!-- results {results} -->
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench load", description=__doc__)
+    parser.add_argument("--pupils", type=int, default=100)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--mode", choices=("polling", "webhook"), default="polling")
+    parser.add_argument("--compare-echo", action="store_true")
+    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--history-days", type=int, default=10, help="school days of earlier reflections"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds a pupil waits for an answer"
+    )
+    asyncio.run(run(parser.parse_args()))

@@ -1,0 +1,728 @@
+"""The parents' weekly summary, and tops & tips from a parent.
+
+One function composes the summary of one child for one parent (`summary_messages`); the
+Friday reminder (`compose_parent_summary`, called by the reminder dispatcher inside the
+parent's locale) and `/overzicht` (sent right away) both use it, so what a parent gets on
+Friday and on request is the same. Its parts: the text (goals worked on and how often, effort
+and wellbeing in words, levels, the teacher's shareable notes, upcoming talks, one question
+to ask the child tonight), the photos the child shared (an album, at most 10), and the
+progress picture. The storage layer decides what a parent may see (`storage.summaries`).
+
+```mermaid
+stateDiagram-v2
+    [*] --> choose_target: 👍 Geef een top / 💡 Geef een tip (under a summary)
+    [*] --> writing: the button under a pupil's request for feedback on their plan
+    choose_target --> writing: a shared piece of work, or the plan
+    writing --> [*]: text (saved; the child and the mentor are told)
+    writing --> writing: not text
+    choose_target --> [*]: /annuleer
+    writing --> [*]: /annuleer
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot, F, Router
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.methods import SendMediaGroup, SendMessage, SendPhoto, TelegramMethod
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Message,
+)
+from babel.dates import format_date, format_datetime
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import _, current_locale
+from bot.keyboards import button, edit_card, shorten
+from bot.settings import Settings, load_settings
+from bot.texts import fill
+from conversations.calendar import Clock
+from conversations.progress_picture import draw_progress, picture_texts
+from handlers.filters import HasRole
+from storage.accounts import Recipient, Viewer, recipient, teachers_to_notify
+from storage.media import relative_path_for
+from storage.models import FeedbackTarget, Role
+from storage.parents import (
+    PLAN_FEEDBACK_MOMENTS,
+    PLAN_FEEDBACK_REQUEST,
+    FeedbackRefusedError,
+    children_of_parent,
+    feedback_notice,
+    feedback_targets,
+    give_feedback,
+    parents_to_notify,
+    plan_feedback_key,
+    plan_feedback_moments_used,
+    plan_for_parent,
+    preferences_of,
+)
+from storage.reminders import DueReminder, schedule_reminder
+from storage.summaries import ChildWeek, child_week, week_start_of
+
+log = logging.getLogger(__name__)
+
+Composer = Callable[
+    [AsyncSession, DueReminder, Recipient, datetime],
+    Awaitable[Sequence[TelegramMethod[Any]] | None],
+]
+
+PARENT_SUMMARY = "parent_summary"
+FEEDBACK_NOTICE = "feedback_notice"
+MAX_GOALS_LISTED = 6
+MAX_LEVELS_LISTED = 8
+# A summary stays well under Telegram's 4096 characters, whatever teachers and pupils typed.
+MAX_NOTE = 500
+MAX_CAPTION = 850
+
+
+class GiveFeedback(CallbackData, prefix="pfb"):
+    """Under a summary: start a top or a tip about this child."""
+
+    pupil_id: int
+    kind: str  # "top" or "tip"
+
+
+class FeedbackOn(CallbackData, prefix="pfo"):
+    """The thing the top or tip is about: a shared piece of work ("e") or the plan ("p")."""
+
+    pupil_id: int
+    kind: str
+    target: str
+    target_id: int
+
+
+class ParentFeedback(StatesGroup):
+    choose_target = State()
+    writing = State()
+
+
+_TARGETS = {"e": FeedbackTarget.EVIDENCE, "p": FeedbackTarget.PLAN}
+
+
+# --- words ---------------------------------------------------------------------------------
+
+
+def _average(values: Sequence[int]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def effort_words(name: str, values: Sequence[int]) -> str | None:
+    """Effort in words a parent understands; never a number, never a reproach."""
+    average = _average(values)
+    if average is None:
+        return None
+    if average >= 3.5:
+        return fill(_("{name} zette zich deze week heel goed in. 💪"), name=name)
+    if average >= 2.5:
+        return fill(_("{name} zette zich deze week goed in."), name=name)
+    if average >= 1.75:
+        return fill(_("{name} deed deze week wat mee, soms met wat meer moeite."), name=name)
+    return fill(_("{name} vond het deze week soms lastig om aan de slag te gaan."), name=name)
+
+
+def wellbeing_words(name: str, values: Sequence[int]) -> str | None:
+    average = _average(values)
+    if average is None:
+        return None
+    if average >= 3.25:
+        return fill(_("{name} voelde zich meestal goed. 😊"), name=name)
+    if average >= 2.5:
+        return fill(_("{name} voelde zich meestal wel oké."), name=name)
+    return fill(
+        _(
+            "{name} voelde zich deze week niet altijd fijn. "
+            "Misschien fijn om er samen rustig over te praten."
+        ),
+        name=name,
+    )
+
+
+def talk_kind(kind: str) -> str:
+    names = {
+        "learning": _("leergesprek"),
+        "coach": _("coachgesprek"),
+        "tripartite": _("driehoeksgesprek (met jou erbij)"),
+    }
+    return names.get(kind, _("gesprek"))
+
+
+def level_label(position: int | None, name: str | None) -> str:
+    if position is None:
+        return _("nog niet beoordeeld")
+    if name:
+        return name  # the rubric's own name, as the school wrote it
+    defaults = (_("beginner"), _("in ontwikkeling"), _("gevorderd"), _("expert"))
+    return defaults[min(max(position, 1), len(defaults)) - 1]
+
+
+def question_for_tonight(week: ChildWeek) -> str:
+    """One question made from the child's own week, so the summary starts a talk at home."""
+    name = week.first_name
+    captioned = next((photo for photo in week.photos if photo.caption), None)
+    if captioned is not None and captioned.caption:
+        return fill(
+            _("Vraag {name} vanavond eens naar de foto ‘{caption}’: hoe heb je dat gemaakt?"),
+            name=name,
+            caption=shorten(captioned.caption, 60),
+        )
+    if week.goals_worked:
+        return fill(
+            _("Vraag {name} vanavond eens: wat heb je deze week geleerd bij ‘{goal}’?"),
+            name=name,
+            goal=shorten(week.goals_worked[0].text, 80),
+        )
+    if week.photos:
+        return fill(
+            _("Vraag {name} vanavond eens naar de foto die {name} deelde: wat zie ik daar?"),
+            name=name,
+        )
+    return fill(_("Vraag {name} vanavond eens: wat was het leukste van deze week?"), name=name)
+
+
+def summary_text(week: ChildWeek, now: datetime) -> str:
+    """The text part of the summary, in the current locale, as HTML."""
+    locale = current_locale()
+    name = week.first_name
+    zone = ZoneInfo(week.school_timezone)
+    lines = [
+        "<b>"
+        + fill(
+            _("Week {week} van {name}"),
+            week=week.week_start.isocalendar().week,
+            name=week.pupil_name,
+        )
+        + "</b> 🌱",
+        fill(
+            _("{first} – {last}"),
+            first=format_date(week.week_start, "d MMM", locale=locale),
+            last=format_date(week.week_start + timedelta(days=4), "d MMM", locale=locale),
+        ),
+        "",
+    ]
+    if week.is_empty:
+        lines.append(
+            fill(
+                _(
+                    "Deze week staat er nog niets nieuws van {name} in het portfolio. Dat is "
+                    "niet erg: soms gaat een week op aan ander werk, of vergeet je het even."
+                ),
+                name=name,
+            )
+        )
+    else:
+        if week.goals_worked:
+            # Plain here: `fill` escapes the whole list once.
+            worked = ", ".join(
+                _("{goal} ({times}×)").format(goal=shorten(goal.text, 80), times=goal.times)
+                for goal in week.goals_worked[:MAX_GOALS_LISTED]
+            )
+            lines.append(fill(_("{name} werkte aan: {goals}."), name=name, goals=worked))
+        elif week.reflections:
+            lines.append(fill(_("{name} vertelde deze week hoe het ging op school."), name=name))
+        for sentence in (effort_words(name, week.effort), wellbeing_words(name, week.wellbeing)):
+            if sentence:
+                lines.append(sentence)
+    assessed = [level for level in week.levels if level.level is not None]
+    if assessed:
+        lines += ["", "<b>" + _("Niveau nu") + "</b>"]
+        for level in assessed[:MAX_LEVELS_LISTED]:
+            lines.append(
+                fill(
+                    _("{goal} — {level}"),
+                    goal=shorten(level.text, 70),
+                    level=level_label(level.level, level.level_name),
+                )
+            )
+    for note in week.notes:
+        lines += [
+            "",
+            fill(_("{teacher} schreef:"), teacher=note.author_name or _("De leerkracht")),
+            fill("<i>{text}</i>", text=shorten(note.text, MAX_NOTE)),
+        ]
+    if week.photos:
+        lines += [
+            "",
+            fill(_("📷 {name} deelde deze week werk met je (hieronder)."), name=name),
+        ]
+    if week.other_shared:
+        lines.append(
+            fill(
+                _("📎 Er is ook ander gedeeld werk: {count}. Vraag {name} het je te laten zien."),
+                count=week.other_shared,
+                name=name,
+            )
+        )
+    for talk in week.talks:
+        when = format_datetime(talk.scheduled_at.astimezone(zone), "EEE d MMM HH:mm", locale=locale)
+        lines += [
+            "",
+            fill(_("📅 Volgend gesprek: {kind}, {when}."), kind=talk_kind(talk.kind), when=when),
+        ]
+    lines += ["", "💬 " + question_for_tonight(week)]
+    return "\n".join(lines)
+
+
+# --- the messages -----------------------------------------------------------------------------
+
+
+def _feedback_keyboard(week: ChildWeek, can_give: bool) -> InlineKeyboardMarkup | None:
+    if not can_give:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                button(_("👍 Geef een top"), GiveFeedback(pupil_id=week.pupil_id, kind="top")),
+                button(_("💡 Geef een tip"), GiveFeedback(pupil_id=week.pupil_id, kind="tip")),
+            ]
+        ]
+    )
+
+
+async def _read_photos(week: ChildWeek, media_dir: Path) -> list[tuple[bytes, str | None]]:
+    photos = []
+    for photo in week.photos:
+        path = media_dir / relative_path_for(photo.sha256, photo.mime_type)
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except OSError:
+            # A file the sweep removed or a moved media folder: leave the photo out.
+            log.warning("shared photo %s of evidence %s is missing", path.name, photo.evidence_id)
+            continue
+        # Telegram allows 1024 characters in a caption; a long one is cut, never refused.
+        caption = shorten(photo.caption, MAX_CAPTION) if photo.caption else None
+        if photo.goals:
+            caption = "\n".join(filter(None, [caption, "🎯 " + shorten(photo.goals[0], 120)]))
+        photos.append((data, caption))
+    return photos
+
+
+async def summary_messages(
+    session: AsyncSession,
+    *,
+    parent_id: int,
+    pupil_id: int,
+    week_start: date,
+    chat_id: int,
+    now: datetime,
+    media_dir: Path,
+) -> list[TelegramMethod[Any]]:
+    """The summary of one child for one parent, as Bot API calls in the current locale;
+    empty when the child is not this parent's."""
+    week = await child_week(
+        session, parent_id=parent_id, pupil_id=pupil_id, week_start=week_start, now=now
+    )
+    if week is None:
+        return []
+    targets = await feedback_targets(session, parent_id=parent_id, pupil_id=pupil_id)
+    keyboard = _feedback_keyboard(week, bool(targets))
+    methods: list[TelegramMethod[Any]] = [
+        SendMessage(chat_id=chat_id, text=summary_text(week, now))
+    ]
+    photos = await _read_photos(week, media_dir)
+    if len(photos) == 1:
+        data, caption = photos[0]
+        methods.append(
+            SendPhoto(
+                chat_id=chat_id,
+                photo=BufferedInputFile(data, "werk.jpg"),
+                caption=fill("{caption}", caption=caption) if caption else None,
+            )
+        )
+    elif photos:
+        methods.append(
+            SendMediaGroup(
+                chat_id=chat_id,
+                media=[
+                    InputMediaPhoto(
+                        media=BufferedInputFile(data, f"werk-{index + 1}.jpg"),
+                        caption=fill("{caption}", caption=caption) if caption else None,
+                    )
+                    for index, (data, caption) in enumerate(photos)
+                ],
+            )
+        )
+    if week.levels:
+        texts = picture_texts(week.first_name, week.period_name)
+        picture = await asyncio.to_thread(draw_progress, week.levels, texts)
+        methods.append(
+            SendPhoto(
+                chat_id=chat_id,
+                photo=BufferedInputFile(picture, "voortgang.png"),
+                caption=fill(_("Waar {name} nu staat, per leerlijn."), name=week.pupil_name),
+                reply_markup=keyboard,
+            )
+        )
+    elif keyboard is not None:
+        # No picture to carry the buttons: they go under the text.
+        first = methods[0]
+        assert isinstance(first, SendMessage)
+        methods[0] = first.model_copy(update={"reply_markup": keyboard})
+    return methods
+
+
+def summary_week(today: date) -> date:
+    """The week a summary on request is about: this week, except on a Monday (and the
+    weekend before it), when this week has hardly begun and last week is what there is."""
+    return week_start_of(today - timedelta(days=1))
+
+
+async def all_summaries(
+    session: AsyncSession,
+    *,
+    parent_id: int,
+    chat_id: int,
+    now: datetime,
+    today: date,
+    media_dir: Path,
+) -> list[TelegramMethod[Any]]:
+    """`/overzicht`: one summary per child, each clearly named, the same as on Friday."""
+    methods: list[TelegramMethod[Any]] = []
+    for child in await children_of_parent(session, parent_id=parent_id):
+        methods += await summary_messages(
+            session,
+            parent_id=parent_id,
+            pupil_id=child.id,
+            week_start=summary_week(today),
+            chat_id=chat_id,
+            now=now,
+            media_dir=media_dir,
+        )
+    return methods
+
+
+# --- composers for the reminder dispatcher ------------------------------------------------
+
+
+async def compose_parent_summary(
+    session: AsyncSession,
+    reminder: DueReminder,
+    to: Recipient,
+    now: datetime,
+    *,
+    settings: Settings | None = None,
+) -> list[TelegramMethod[Any]] | None:
+    """The Friday summary of the child in the payload; None when the parent switched the
+    summary off since it was planned, or the child is not (any more) theirs."""
+    preferences = await preferences_of(session, parent_id=reminder.person_id)
+    if preferences is None or not preferences.weekly_summary:
+        return None
+    try:
+        pupil_id = int(reminder.payload["pupil_id"])
+        week_start = date.fromisoformat(str(reminder.payload["week_start"]))
+    except (KeyError, TypeError, ValueError):
+        log.error("parent summary reminder %s has a broken payload", reminder.id)
+        return None
+    # The dispatcher runs in the bot's process, so the environment names the same media
+    # folder the bot writes to; tests and the CLI pass their settings.
+    media_dir = Path((settings or load_settings()).media_dir)
+    methods = await summary_messages(
+        session,
+        parent_id=reminder.person_id,
+        pupil_id=pupil_id,
+        week_start=week_start,
+        chat_id=to.telegram_user_id,
+        now=now,
+        media_dir=media_dir,
+    )
+    return methods or None
+
+
+async def compose_feedback_notice(
+    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+) -> list[TelegramMethod[Any]] | None:
+    """Tell the child (or the mentor) about a parent's top or tip."""
+    try:
+        feedback_id = int(reminder.payload["feedback_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    notice = await feedback_notice(session, feedback_id=feedback_id)
+    if notice is None:
+        return None
+    if to.person_id == notice.pupil_id:
+        lines = [fill(_("{author} gaf je feedback"), author=notice.author_name)]
+    else:
+        lines = [
+            fill(
+                _("{author} gaf {pupil} feedback"),
+                author=notice.author_name,
+                pupil=notice.pupil_name,
+            )
+        ]
+    about = (
+        _("over het plan ‘{about}’")
+        if notice.target is FeedbackTarget.PLAN
+        else _("over het werk ‘{about}’")
+    )
+    lines[0] += " " + fill(about, about=shorten(notice.about or "…", 60)) + ":"
+    if notice.top:
+        lines.append(fill(_("👍 Top: {text}"), text=notice.top))
+    if notice.tip:
+        lines.append(fill(_("💡 Tip: {text}"), text=notice.tip))
+    return [SendMessage(chat_id=to.telegram_user_id, text="\n".join(lines))]
+
+
+async def compose_plan_feedback_request(
+    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+) -> list[TelegramMethod[Any]] | None:
+    """A pupil asks their parents for tops & tips on their own plan (one of two moments)."""
+    try:
+        plan_id = int(reminder.payload["plan_id"])
+        moment = int(reminder.payload.get("moment", 1))
+    except (KeyError, TypeError, ValueError):
+        return None
+    plan = await plan_for_parent(session, parent_id=reminder.person_id, plan_id=plan_id)
+    if plan is None:
+        return None
+    name = plan.pupil_name.split()[0] if plan.pupil_name.split() else plan.pupil_name
+    lines = [
+        fill(
+            _("{name} vraagt je om feedback op het eigen plan (moment {moment} van {total})."),
+            name=name,
+            moment=moment,
+            total=PLAN_FEEDBACK_MOMENTS,
+        ),
+        "",
+        fill(_("💡 Het idee: {idea}"), idea=plan.idea),
+    ]
+    if plan.outcome:
+        lines.append(
+            fill(_("🎯 Wat {name} daarna kan: {outcome}"), name=name, outcome=plan.outcome)
+        )
+    lines += [
+        "",
+        fill(
+            _("Geef een top (wat is goed aan het plan?) en een tip (wat kan {name} nog beter?)."),
+            name=name,
+        ),
+    ]
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                button(
+                    _("👍 Geef een top"),
+                    FeedbackOn(pupil_id=plan.pupil_id, kind="top", target="p", target_id=plan.id),
+                ),
+                button(
+                    _("💡 Geef een tip"),
+                    FeedbackOn(pupil_id=plan.pupil_id, kind="tip", target="p", target_id=plan.id),
+                ),
+            ]
+        ]
+    )
+    return [SendMessage(chat_id=to.telegram_user_id, text="\n".join(lines), reply_markup=keyboard)]
+
+
+async def ask_parents_for_feedback(
+    session: AsyncSession, *, pupil_id: int, plan_id: int, now: datetime
+) -> int | None:
+    """The pupil's request for one of the plan's two feedback moments: a message to each
+    linked parent, now. Returns the moment's number; None when both moments are used."""
+    moment = await plan_feedback_moments_used(session, plan_id=plan_id) + 1
+    if moment > PLAN_FEEDBACK_MOMENTS:
+        return None
+    for parent in await parents_to_notify(session, pupil_id=pupil_id):
+        await schedule_reminder(
+            session,
+            kind=PLAN_FEEDBACK_REQUEST,
+            person_id=parent.person_id,
+            due_at=now,
+            idempotency_key=plan_feedback_key(plan_id, moment, parent.person_id),
+            payload={"pupil_id": pupil_id, "plan_id": plan_id, "moment": moment},
+        )
+    return moment
+
+
+COMPOSERS = {
+    PARENT_SUMMARY: compose_parent_summary,
+    FEEDBACK_NOTICE: compose_feedback_notice,
+    PLAN_FEEDBACK_REQUEST: compose_plan_feedback_request,
+}
+
+
+def composers_for(settings: Settings) -> dict[str, Composer]:
+    """`COMPOSERS` with the app's own media folder bound (the shared photos are read from
+    it), for an app built with settings other than the environment's (tests, the demo)."""
+
+    async def parent_summary(
+        session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    ) -> list[TelegramMethod[Any]] | None:
+        return await compose_parent_summary(session, reminder, to, now, settings=settings)
+
+    return {**COMPOSERS, PARENT_SUMMARY: parent_summary}
+
+
+# --- tops & tips -----------------------------------------------------------------------------
+
+
+async def feedback_started(
+    query: CallbackQuery,
+    callback_data: GiveFeedback,
+    session: AsyncSession,
+    viewer: Viewer,
+    state: FSMContext,
+) -> None:
+    """Asks what the top or tip is about: the child's plan or a piece of shared work."""
+    assert viewer.person is not None
+    kind = "tip" if callback_data.kind == "tip" else "top"
+    targets = await feedback_targets(
+        session, parent_id=viewer.person.id, pupil_id=callback_data.pupil_id
+    )
+    if not targets:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    await query.answer()
+    await state.set_state(ParentFeedback.choose_target)
+    rows = [
+        [
+            button(
+                ("📝 " + _("Het plan: {idea}").format(idea=shorten(target.label, 36)))
+                if target.kind is FeedbackTarget.PLAN
+                else "📷 " + shorten(target.label or _("Werk zonder titel"), 44),
+                FeedbackOn(
+                    pupil_id=callback_data.pupil_id,
+                    kind=kind,
+                    target="p" if target.kind is FeedbackTarget.PLAN else "e",
+                    target_id=target.id,
+                ),
+            )
+        ]
+        for target in targets
+    ]
+    question = _("Waar gaat je top over?") if kind == "top" else _("Waar gaat je tip over?")
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            question, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
+        )
+
+
+async def target_chosen(
+    query: CallbackQuery,
+    callback_data: FeedbackOn,
+    session: AsyncSession,
+    viewer: Viewer,
+    state: FSMContext,
+) -> None:
+    """Asks for the text of the top or tip."""
+    assert viewer.person is not None
+    target = _TARGETS.get(callback_data.target)
+    allowed = {
+        (t.kind, t.id)
+        for t in await feedback_targets(
+            session, parent_id=viewer.person.id, pupil_id=callback_data.pupil_id, evidence_limit=50
+        )
+    }
+    if target is None or (target, callback_data.target_id) not in allowed:
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    await query.answer()
+    # From the "what about?" question that question is replaced; from a pupil's request the
+    # request (with the plan) stays readable and the prompt comes below it.
+    replace_card = await state.get_state() == ParentFeedback.choose_target.state
+    await state.set_state(ParentFeedback.writing)
+    await state.update_data(
+        pupil_id=callback_data.pupil_id,
+        kind="tip" if callback_data.kind == "tip" else "top",
+        target=callback_data.target,
+        target_id=callback_data.target_id,
+    )
+    prompt = (
+        _("Typ je top: wat ging goed? Kort is prima.")
+        if callback_data.kind != "tip"
+        else _("Typ je tip: wat kan een volgende keer nog beter? Kort is prima.")
+    )
+    if replace_card:
+        await edit_card(query, prompt)
+    elif isinstance(query.message, Message):
+        await query.message.answer(prompt)
+
+
+async def feedback_written(
+    message: Message,
+    session: AsyncSession,
+    viewer: Viewer,
+    state: FSMContext,
+    clock: Clock | None = None,
+) -> None:
+    """Saves the top or tip; the child and the mentor hear about it."""
+    assert viewer.person is not None and message.text is not None
+    data = await state.get_data()
+    target = _TARGETS.get(str(data.get("target")))
+    text = message.text.strip()
+    if target is None or not text:
+        await message.answer(_("Typ je top of tip als tekst, of /annuleer om te stoppen."))
+        return
+    is_tip = data.get("kind") == "tip"
+    try:
+        feedback = await give_feedback(
+            session,
+            parent_id=viewer.person.id,
+            pupil_id=int(data["pupil_id"]),
+            target=target,
+            target_id=int(data["target_id"]),
+            top=None if is_tip else text,
+            tip=text if is_tip else None,
+        )
+    except FeedbackRefusedError:
+        await state.clear()
+        await message.answer(_("Die keuze ken ik niet."))
+        return
+    await state.clear()
+    moment = clock.now() if clock is not None else datetime.now(UTC)
+    # The child and the mentor(s) who can be reached in the bot; the notice itself is sent
+    # by the reminder dispatcher, in their language, outside their quiet hours.
+    pupil = await recipient(session, person_id=feedback.pupil_id)
+    teachers = await teachers_to_notify(session, pupil_id=feedback.pupil_id)
+    for person_id in [p.person_id for p in ([pupil] if pupil else []) + teachers]:
+        await schedule_reminder(
+            session,
+            kind=FEEDBACK_NOTICE,
+            person_id=person_id,
+            due_at=moment,
+            idempotency_key=f"{FEEDBACK_NOTICE}:{feedback.id}:{person_id}",
+            payload={"feedback_id": feedback.id},
+        )
+    await message.answer(
+        _("Dank je wel! Je kind en de mentor krijgen je top te zien.")
+        if not is_tip
+        else _("Dank je wel! Je kind en de mentor krijgen je tip te zien.")
+    )
+
+
+async def not_text(message: Message) -> None:
+    """A photo or sticker while we wait for the words of the top or tip."""
+    await message.answer(_("Typ je top of tip als tekst, of /annuleer om te stoppen."))
+
+
+async def choose_target_fallback(message: Message) -> None:
+    """Typing while the buttons ask what the feedback is about."""
+    await message.answer(_("Kies hierboven waar je feedback over gaat, of /annuleer."))
+
+
+def build_router() -> Router:
+    router = Router(name="parent_feedback")
+    parent = HasRole(Role.PARENT)
+    router.callback_query.register(feedback_started, GiveFeedback.filter(), parent)
+    router.callback_query.register(target_chosen, FeedbackOn.filter(), parent)
+    router.message.register(feedback_written, ParentFeedback.writing, F.text, parent)
+    router.message.register(not_text, ParentFeedback.writing, parent)
+    router.message.register(choose_target_fallback, ParentFeedback.choose_target, parent)
+    return router
+
+
+async def send_all(bot: Bot, methods: Sequence[TelegramMethod[Any]]) -> None:
+    """Send composed messages in order (the on-request path; the dispatcher has its own)."""
+    for method in methods:
+        await bot(method)

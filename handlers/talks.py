@@ -1,0 +1,65 @@
+"""`/gesprek`: a teacher's talks (plan, open, move, cancel, wrap up); a pupil's or parent's own.
+
+The dialogues live in `conversations/talks.py`; this router is their entry point and
+includes their router, so `handlers/__init__.py` needs one line for all of it.
+"""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import _
+from bot.keyboards import main_menu
+from conversations import talks
+from conversations.calendar import Clock
+from handlers.filters import HasRole
+from storage.accounts import Viewer
+from storage.models import Role
+
+COMMANDS = ("gesprek", "gesprekken", "talk")
+
+
+async def teacher_talks(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    clock: Clock | None = None,
+) -> None:
+    """/gesprek: the list with "Nieuw gesprek"; /gesprek Sam plans a talk with Sam."""
+    name = (command.args or "").strip()
+    if name:
+        await talks.begin_planning(bot, message.chat.id, state, session, viewer, clock, name)
+        return
+    text, keyboard = await talks.teacher_list(session, viewer, clock)
+    await message.answer(text, reply_markup=keyboard)
+
+
+async def own_talks(
+    message: Message, session: AsyncSession, viewer: Viewer, clock: Clock | None = None
+) -> None:
+    """A pupil's own talks, or a parent's (those they take part in)."""
+    text, keyboard = await talks.own_list(session, viewer, clock)
+    await message.answer(text, reply_markup=keyboard or main_menu(viewer))
+
+
+async def not_for_you(message: Message, viewer: Viewer) -> None:
+    await message.answer(
+        _("Gesprekken zijn er voor leerlingen, ouders en leerkrachten."),
+        reply_markup=main_menu(viewer),
+    )
+
+
+def build_router() -> Router:
+    router = Router(name="talk_entry")
+    router.message.register(teacher_talks, Command(*COMMANDS), HasRole(Role.TEACHER))
+    router.message.register(own_talks, Command(*COMMANDS), HasRole(Role.PUPIL, Role.PARENT))
+    router.message.register(not_for_you, Command(*COMMANDS))
+    router.include_router(talks.build_router())
+    return router
