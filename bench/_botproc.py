@@ -25,7 +25,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher, F
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -33,6 +33,9 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import CallbackQuery, Message, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 WEBHOOK_PATH = "/telegram/webhook"
 _current_step: contextvars.ContextVar[str] = contextvars.ContextVar("step", default="outside")
@@ -111,7 +114,9 @@ def count_updates(dispatcher: Dispatcher, counters: Counters) -> None:
 # ------------------------------------------------------------------------------ the bots
 
 
-def build_portfolio(arguments: argparse.Namespace, counters: Counters, webhook_url: str | None):
+def build_portfolio(
+    arguments: argparse.Namespace, counters: Counters, webhook_url: str | None
+) -> App:
     from sqlalchemy import event
 
     from bot.app import build_app

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import (
+    GROUP_SIZE,
     STEPS,
     Pupil,
     PupilStuckError,
@@ -287,7 +288,8 @@ async def run(arguments: argparse.Namespace) -> None:
         # One pupil more than asked: the warm-up pupil (see `drive`).
         user_ids = await seed(url, n + 1, history_days=arguments.history_days)
         print(
-            f"set up    {n} pupils in {-(-n // 28)} groups, 2 goals each, "
+            f"set up    {n} pupils in {-(-n // GROUP_SIZE)} groups of up to {GROUP_SIZE}, "
+            "2 goals each, "
             f"{arguments.history_days} days of earlier reflections ({arguments.database}) "
             f"in {time.perf_counter() - started:.1f} s"
         )
@@ -456,7 +458,7 @@ def render(rows: dict[str, Any], host: dict[str, str]) -> str:
         echo_cpu = row.get("echo_cpu_ms_per_update")
         table.append(
             f"| {row['database']} | {row['mode']} | {row['pupils']:,} "
-            f"| {row.get('finished', '?')} | {row['updates_per_s']:.0f} | {row['p50_ms']:,} ms "
+            f"| {row.get('finished', 0):,} | {row['updates_per_s']:.0f} | {row['p50_ms']:,} ms "
             f"| {row['p95_ms']:,} ms | {row['p99_ms']:,} ms | {row['sql_per_update']} "
             f"| {row['cpu_ms_per_update']} ms | {round(1000 / row['cpu_ms_per_update'])}/s "
             f"| {row['peak_rss_mib']} MiB | {row['db_mib']} MiB | {row.get('load', '-')} "
@@ -480,11 +482,22 @@ def render(rows: dict[str, Any], host: dict[str, str]) -> str:
             f"SQL statements per step ({sql_row['database']}, {sql_row['mode']}, "
             f"{sql_row['pupils']:,} pupils): {sql_line}."
         )
+    troubled = [
+        f"{row['database']}, {row['mode']}, {row['pupils']:,} pupils: {row['problems']}"
+        for row in ordered
+        if row.get("problems")
+    ]
+    problems = (
+        "Problems (errors in the bot's log, pupils left without an answer): "
+        + ("; ".join(troubled) if troubled else "none")
+        + "."
+    )
     dates = sorted({row["date"] for row in ordered})
     return TEMPLATE.format(
         table="\n".join(table),
         steps="\n".join(steps),
         sql_line=sql_line,
+        problems=problems,
         dates=" to ".join(dict.fromkeys([dates[0], dates[-1]])) if dates else "-",
         results=json.dumps(rows, sort_keys=True),
         **host,
@@ -565,6 +578,8 @@ Machine: {cpu}, {cores} cores, {ram} RAM, {os}; Python {python}, aiogram {aiogra
 SQLAlchemy {sqlalchemy}. Measured {dates}.
 
 {table}
+
+{problems}
 
 Latency per step, p50 / p95 / p99 in ms (start = `/reflectie`, next_step = "Weet ik nog
 niet", which saves the reflection):

@@ -81,8 +81,14 @@ CODES_COLUMNS = ("external_id", "name", "role", "code")
 MAX_LISTED = 20
 
 
+NEEDS_APPROVAL_HELP = (
+    "work a pupil shares waits for a teacher's approval (/werk) before parents see it: "
+    "for schools that record per child whether images may be shared"
+)
+
+
 def register(commands: Subcommands) -> None:
-    school = commands.add_parser("school", help="create a school")
+    school = commands.add_parser("school", help="create a school, or change its settings")
     school_commands = school.add_subparsers(dest="school_command", required=True, metavar="ACTION")
     create = school_commands.add_parser("create", help="create a school")
     create.add_argument("name", metavar="NAME")
@@ -92,7 +98,19 @@ def register(commands: Subcommands) -> None:
         choices=SUPPORTED_LOCALES,
         help="the bot's language for the school (default: the DEFAULT_LOCALE setting)",
     )
+    create.add_argument(
+        "--needs-approval",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help=NEEDS_APPROVAL_HELP + " (default: no)",
+    )
     create.set_defaults(handler=_school_create)
+    change = school_commands.add_parser("set", help="change a school's settings")
+    change.add_argument("--school", metavar="NAME", help="needed when there are several schools")
+    change.add_argument(
+        "--needs-approval", action=argparse.BooleanOptionalAction, help=NEEDS_APPROVAL_HELP
+    )
+    change.set_defaults(handler=_school_set)
 
     importing = commands.add_parser("import", help="import people or a goal set from CSV")
     import_commands = importing.add_subparsers(dest="import_command", required=True, metavar="WHAT")
@@ -184,12 +202,33 @@ async def _school_create(settings: Settings, args: argparse.Namespace) -> int:
     locale = args.locale or settings.default_locale
 
     async def work(session: AsyncSession) -> School:
-        return await create_school(session, name=args.name, timezone=timezone, locale=locale)
+        school = await create_school(session, name=args.name, timezone=timezone, locale=locale)
+        school.shared_work_needs_approval = args.needs_approval
+        return school
 
     school = await _in_transaction(settings, work)
     print(
         f'Created school "{school.name}" (time zone {school.timezone}, language {school.locale}).'
     )
+    if school.shared_work_needs_approval:
+        print("Shared work waits for a teacher's approval before parents see it.")
+    return 0
+
+
+async def _school_set(settings: Settings, args: argparse.Namespace) -> int:
+    if args.needs_approval is None:
+        raise UserError("nothing to change: give --needs-approval or --no-needs-approval")
+
+    async def work(session: AsyncSession) -> School:
+        school = await _school(session, args.school)
+        school.shared_work_needs_approval = args.needs_approval
+        return school
+
+    school = await _in_transaction(settings, work)
+    if school.shared_work_needs_approval:
+        print(f"{school.name}: shared work now waits for a teacher's approval (/werk).")
+    else:
+        print(f"{school.name}: shared work reaches parents without approval.")
     return 0
 
 

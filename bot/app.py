@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -23,16 +24,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.i18n import ViewerLocaleMiddleware, load_i18n
-from bot.middlewares import RetryReplies, UpdateTransaction, ViewerMiddleware
+from bot.middlewares import (
+    RetryReplies,
+    UpdatesInFlight,
+    UpdateTransaction,
+    ViewerMiddleware,
+)
 from bot.observability import UpdateLogMiddleware
 from bot.sanitize import CleanInput
 from bot.settings import Settings
-from conversations import prompts, talks
+from conversations import evidence_review, parent_summary, prompts, talks
 from handlers import get_routers
 from scheduler.dispatcher import Composer
 from scheduler.service import ReminderService
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
+from storage.talks import KIND_BRIEF
 
 
 @dataclass
@@ -47,8 +54,14 @@ class App:
     # The scheduler's own connection to Telegram: bulk sending paces itself and must not be
     # held up by (or hold up) the conversation replies' flood-control waits.
     outbox_bot: Bot
+    updates_in_flight: UpdatesInFlight
     # School time (real time, or moved in the demo); see bot.clock.
     clock: Clock = field(default_factory=Clock)
+
+    async def stop_polling(self, *, grace: float = 10.0) -> None:
+        """Stop after the update in hand has committed (at most `grace` seconds)."""
+        await self.updates_in_flight.wait_idle(grace)
+        await self.dispatcher.stop_polling()
 
     async def close(self) -> None:
         await self.reminders.shutdown()
@@ -98,8 +111,10 @@ def build_app(
 
     # SQLite has one writer: updates and the reminder jobs of this process take turns.
     db_lock = asyncio.Lock() if settings.is_sqlite else None
+    in_flight = UpdatesInFlight()
+    dispatcher.update.outer_middleware(in_flight)
     dispatcher.update.outer_middleware(CleanInput())
-    # First, so that it also times (and counts) what the transaction middleware does.
+    # Outside the transaction, so that it also times (and counts) the commit and duplicates.
     dispatcher.update.outer_middleware(UpdateLogMiddleware())
     dispatcher.update.outer_middleware(UpdateTransaction(session_factory, lock=db_lock))
     dispatcher.update.outer_middleware(ViewerMiddleware())
@@ -121,7 +136,7 @@ def build_app(
         bot=outbox_bot,
         i18n=i18n,
         clock=clock,
-        composers=composers(),
+        composers=composers(settings),
         per_second=settings.send_rate_per_second,
         per_chat_per_second=settings.send_rate_per_chat,
         db_lock=db_lock,
@@ -131,10 +146,27 @@ def build_app(
         timezone=settings.timezone,
     )
     return App(
-        settings, engine, session_factory, bot, dispatcher, i18n, reminders, outbox_bot, clock
+        settings,
+        engine,
+        session_factory,
+        bot,
+        dispatcher,
+        i18n,
+        reminders,
+        outbox_bot,
+        in_flight,
+        clock,
     )
 
 
-def composers() -> Mapping[str, Composer]:
+def composers(settings: Settings) -> Mapping[str, Composer]:
     """What each kind of scheduled message says (conversations/), by reminder kind."""
-    return {**prompts.COMPOSERS, **talks.COMPOSERS}
+    # The parents' summary reads the shared photos from this app's media folder.
+    return {
+        **prompts.COMPOSERS,
+        **talks.COMPOSERS,
+        # The teacher's brief shows the photos the pupil chose, from this app's media folder.
+        KIND_BRIEF: partial(talks.compose_brief, settings=settings),
+        **parent_summary.composers_for(settings),
+        **evidence_review.COMPOSERS,
+    }

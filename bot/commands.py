@@ -46,12 +46,18 @@ BY_ROLE: dict[Role, tuple[tuple[str, LazyProxy], ...]] = {
     Role.TEACHER: (
         ("obs", __("Snel een notitie")),
         ("nietgezien", __("Wie heb je een tijd niet gezien?")),
+        ("werk", __("Werk van je leerlingen bekijken")),
         ("tijdlijn", __("Alles van een leerling")),
         ("zoek", __("Zoek in je notities")),
         ("klas", __("Waar staat je groep?")),
         ("niveau", __("Geef een leerling een niveau")),
         ("groep", __("Kies je groep")),
         ("gesprek", __("Gesprekken plannen en afronden")),
+    ),
+    Role.ADMIN: (
+        ("export", __("Alle gegevens van een leerling, als zip")),
+        ("wis", __("Alle gegevens van een leerling wissen")),
+        ("audit", __("Wie exporteerde, wiste of wijzigde wat")),
     ),
 }
 

@@ -168,3 +168,33 @@ _HARMLESS = ("query is too old", "query ID is invalid", "message is not modified
 
 def _harmless(error: TelegramBadRequest) -> bool:
     return any(text in error.message for text in _HARMLESS)
+
+
+class UpdatesInFlight(BaseMiddleware):
+    """Counts the updates being handled, so a stop can wait for them to commit.
+
+    Stopping in the middle of an update is safe (it was not confirmed to Telegram and comes
+    again), but the pupil would then see the same reply twice; waiting a moment avoids that.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        self._count += 1
+        self._idle.clear()
+        try:
+            return await handler(event, data)
+        finally:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:  # noqa: ASYNC109
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True

@@ -84,15 +84,18 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def configure_logging(settings: Settings) -> None:
-    """The process's logging, as the settings ask; replaces handlers set before."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    """The process's logging, as the settings ask.
+
+    Like `logging.basicConfig`, it adds its handler only when the root logger has none yet:
+    whoever set up logging before (a test runner, a program embedding the bot) keeps theirs.
+    """
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT)
+        )
+        root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
     pin_library_loggers()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import signal
 
 from aiogram.types import BotCommand
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
@@ -85,10 +86,18 @@ async def poll(app: App, *, handle_signals: bool = True) -> None:
     await announce_commands(app)
     # Polling and a webhook exclude each other at Telegram.
     await app.bot.delete_webhook(drop_pending_updates=False)
+    if handle_signals:
+        # aiogram's own handlers would cut off the update in hand; ours let it commit first.
+        loop = asyncio.get_running_loop()
+        stopping: set[asyncio.Task[None]] = set()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(
+                sig, lambda: stopping.add(asyncio.create_task(app.stop_polling()))
+            )
     await app.dispatcher.start_polling(
         app.bot,
         allowed_updates=app.dispatcher.resolve_used_update_types(),
-        handle_signals=handle_signals,
+        handle_signals=False,
         close_bot_session=False,
         # One update after the other, so an update is confirmed to Telegram (by the next
         # getUpdates) only after its transaction committed: a bot killed between a reply and

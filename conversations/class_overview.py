@@ -67,6 +67,8 @@ MAX_PROPOSAL_BUTTONS = 8
 MAX_WELLBEING_BUTTONS = 5
 MAX_ALTERNATIVES = 12
 MESSAGE_LIMIT = 4096
+# Rows of the table in one block: 50 rows of about 35 characters stay far below a message.
+TABLE_ROWS = 50
 FACES = {4: "😀", 3: "🙂", 2: "😐", 1: "😟"}
 
 log = logging.getLogger(__name__)
@@ -130,18 +132,35 @@ def _cell(overview: ClassOverview, pupil_index: int, column: LineColumn) -> str:
     return f" {standing.position}" + (" " if standing.by_teacher else "*")
 
 
-def _table(overview: ClassOverview, columns: list[LineColumn], first_number: int) -> str:
-    """Pupils down, lines across, a level number in each cell (monospaced, in <pre>)."""
-    header = " " * NAME_WIDTH + "".join(
-        f"{first_number + index:>2} " for index in range(len(columns))
-    )
-    rows = [header.rstrip()]
+def _tables(overview: ClassOverview, columns: list[LineColumn], first_number: int) -> list[str]:
+    """Pupils down, lines across, a level number in each cell (monospaced, in <pre>); a big
+    group in several blocks, so that each fits in a message."""
+    header = (
+        " " * NAME_WIDTH + "".join(f"{first_number + index:>2} " for index in range(len(columns)))
+    ).rstrip()
+    rows = []
     for index, standing in enumerate(overview.pupils):
         name = standing.pupil.name
         name = name if len(name) <= NAME_WIDTH - 1 else name[: NAME_WIDTH - 2] + "…"
         cells = "".join(_cell(overview, index, column) for column in columns)
         rows.append((name.ljust(NAME_WIDTH) + cells).rstrip())
-    return "<pre>" + fill("{table}", table="\n".join(rows)) + "</pre>"
+    return [
+        "<pre>"
+        + fill("{table}", table="\n".join([header, *rows[start : start + TABLE_ROWS]]))
+        + "</pre>"
+        for start in range(0, len(rows), TABLE_ROWS)
+    ]
+
+
+def _pack(blocks: list[tuple[str, str]]) -> list[str]:
+    """Blocks (each with the separator before it) into as few messages as Telegram allows."""
+    parts: list[str] = []
+    for separator, block in blocks:
+        if parts and len(parts[-1]) + len(separator) + len(block) <= MESSAGE_LIMIT:
+            parts[-1] += separator + block
+        else:
+            parts.append(block[:MESSAGE_LIMIT])
+    return parts
 
 
 def _scale_text(overview: ClassOverview) -> str:
@@ -158,7 +177,6 @@ def overview_text(overview: ClassOverview, *, several_groups: bool) -> list[str]
     title = "📊 " + bold(overview.group.name)
     if overview.period_name:
         title += fill(" · {period}", period=overview.period_name)
-    parts: list[str] = []
     lines = [title]
     if not overview.pupils:
         lines.append(_("Er zitten nog geen leerlingen in deze groep."))
@@ -169,7 +187,7 @@ def overview_text(overview: ClassOverview, *, several_groups: bool) -> list[str]
     else:
         for start in range(0, len(overview.lines), MAX_COLUMNS):
             columns = overview.lines[start : start + MAX_COLUMNS]
-            lines.append(_table(overview, columns, start + 1))
+            lines += _tables(overview, columns, start + 1)
         lines.append(
             "\n".join(
                 fill("{number} = {line}", number=index, line=column.name)
@@ -185,7 +203,6 @@ def overview_text(overview: ClassOverview, *, several_groups: bool) -> list[str]
                 scale=_scale_text(overview),
             )
         )
-    parts.append("\n".join(lines))
     lists = []
     if overview.pupils:
         if overview.not_reflected:
@@ -233,13 +250,7 @@ def overview_text(overview: ClassOverview, *, several_groups: bool) -> list[str]
             )
     if several_groups:
         lists.append(_("Een andere groep bekijken: /groep"))
-    if lists:
-        text = "\n\n".join(lists)
-        if len(parts[-1]) + len(text) + 2 <= MESSAGE_LIMIT:
-            parts[-1] += "\n\n" + text
-        else:
-            parts.append(text)
-    return parts
+    return _pack([("\n", line) for line in lines] + [("\n\n", entry) for entry in lists])
 
 
 def overview_keyboard(overview: ClassOverview, *, several_groups: bool) -> InlineKeyboardMarkup:
@@ -305,22 +316,22 @@ async def show(
             page_label=_("blad {page} van {pages}"),
         )
         caption = fill(_("{group}: waar staat iedereen?"), group=overview.group.name)
-        if len(pictures) == 1:
-            await bot.send_photo(
-                chat_id,
-                BufferedInputFile(pictures[0].png, "klasoverzicht.png"),
-                caption=caption,
-            )
-        else:
-            # An album holds at most 10 photos: 10 pages are 150 pupils with 6 lines.
+        # An album holds 2 to 10 photos: a very big group gets several, a lone page a photo.
+        for first in range(0, len(pictures), 10):
+            chunk = pictures[first : first + 10]
+            files = [
+                BufferedInputFile(picture.png, f"klasoverzicht-{first + number}.png")
+                for number, picture in enumerate(chunk, 1)
+            ]
+            text = caption if first == 0 else None
+            if len(files) == 1:
+                await bot.send_photo(chat_id, files[0], caption=text)
+                continue
             await bot.send_media_group(
                 chat_id,
                 [
-                    InputMediaPhoto(
-                        media=BufferedInputFile(picture.png, f"klasoverzicht-{index + 1}.png"),
-                        caption=caption if index == 0 else None,
-                    )
-                    for index, picture in enumerate(pictures[:10])
+                    InputMediaPhoto(media=file, caption=text if number == 0 else None)
+                    for number, file in enumerate(files)
                 ],
             )
     parts = overview_text(overview, several_groups=several)

@@ -60,7 +60,7 @@ from storage.evidence import (
     set_goals,
 )
 from storage.goals import chosen_goals, pupil_context
-from storage.models import EvidenceKind, Role, School
+from storage.models import Approval, EvidenceKind, Role, School
 from storage.week_plans import monday_of, week_goal_ids
 
 MAX_GOAL_BUTTONS = 10
@@ -118,6 +118,17 @@ STATES = {
     "place": Tagging.place,
     "sharing": Tagging.sharing,
 }
+
+
+def sharing_line(shared: bool, approval: Approval) -> str:
+    """Who may see the work, as the pupil reads it (here and on the portfolio card)."""
+    if not shared:
+        return _("🔒 Alleen voor school")
+    if approval is Approval.PENDING:
+        return _("⏳ Gedeeld met ouders: wacht op je juf/meester")
+    if approval is Approval.PRIVATE:
+        return _("🔒 Je juf/meester houdt dit op school")
+    return _("👨‍👩‍👧 Gedeeld met ouders")
 
 
 def _what(data: dict[str, Any]) -> str:
@@ -460,9 +471,7 @@ async def sharing_chosen(
         lines.append(fill(_("💬 {caption}"), caption=view.caption))
     if view.outside_school:
         lines.append(_("🏠 Buiten school gemaakt"))
-    lines.append(
-        _("👨‍👩‍👧 Gedeeld met ouders") if view.shared_with_parents else _("🔒 Alleen voor school")
-    )
+    lines.append(sharing_line(view.shared_with_parents, view.approval))
     await bot.edit_message_text(
         text="\n".join(lines),
         chat_id=query.message.chat.id,

@@ -95,7 +95,7 @@ class GiveFeedback(CallbackData, prefix="pfb"):
     kind: str  # "top" or "tip"
 
 
-class FeedbackOn(CallbackData, prefix="pfo"):
+class FeedbackOn(CallbackData, prefix="ptg"):
     """The thing the top or tip is about: a shared piece of work ("e") or the plan ("p")."""
 
     pupil_id: int

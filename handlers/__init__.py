@@ -18,6 +18,7 @@ def get_routers() -> list[Router]:
     # this package must not pull in every dialogue (that would make import cycles).
     from conversations import (
         evidence,
+        evidence_review,
         goals,
         learning_plan,
         observation,
@@ -63,6 +64,7 @@ def get_routers() -> list[Router]:
         week_plan.build_router(),
         portfolio.build_router(),
         evidence.build_router(),
+        evidence_review.build_router(),  # /werk: teachers on their pupils' work
         teacher.build_router(),
         observation.build_router(),
         talks.build_router(),  # /gesprek and the talk dialogues

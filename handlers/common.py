@@ -56,6 +56,7 @@ def help_text(viewer: Viewer) -> str:
             _("/tijdlijn naam – alles van een leerling, nieuwste eerst"),
             _("/zoek woord – zoek in je notities"),
             _("/nietgezien – wie heb je een tijd niet gezien?"),
+            _("/werk – werk van je leerlingen: tops & tips, en delen met ouders goedkeuren"),
             _("/klas – je groep in één overzicht: niveaus, reflecties, welbevinden"),
             _("/niveau naam – geef een leerling een niveau op een doel"),
             _("/groep – kies welke groep je ziet (als je er meer hebt)"),
@@ -78,6 +79,12 @@ def help_text(viewer: Viewer) -> str:
         ]
     else:
         lines.append(_("Hier zie je de stand van je school."))
+        lines += [
+            "",
+            _("/export naam – alle gegevens van een leerling, als zip (inzagerecht)"),
+            _("/wis naam – alle gegevens van een leerling wissen (na bevestiging)"),
+            _("/audit – wie exporteerde, wiste of wijzigde wat"),
+        ]
     lines += [
         "",
         # parents

@@ -32,7 +32,7 @@ from bot.i18n import _, current_locale
 from bot.keyboards import BUTTON_PORTFOLIO, button
 from bot.settings import Settings
 from bot.texts import bold, fill
-from conversations.evidence import EditEvidence, ShowEvidence
+from conversations.evidence import EditEvidence, ShowEvidence, sharing_line
 from conversations.media_intake import media_store
 from handlers.filters import HasRole
 from storage.accounts import Viewer
@@ -48,7 +48,7 @@ from storage.evidence import (
 )
 from storage.media import EXTENSIONS
 from storage.media_files import delete_media_if_unused
-from storage.models import EvidenceKind, MediaKind, Role
+from storage.models import Approval, EvidenceKind, MediaKind, Role
 
 ALL_GOALS = 0
 
@@ -105,9 +105,7 @@ def _item_text(
         lines.append(fill(_("💬 {caption}"), caption=item.caption))
     if item.outside_school:
         lines.append(_("🏠 Buiten school gemaakt"))
-    lines.append(
-        _("👨‍👩‍👧 Gedeeld met ouders") if item.shared_with_parents else _("🔒 Alleen voor school")
-    )
+    lines.append(sharing_line(item.shared_with_parents, item.approval))
     for feedback in item.feedback:
         if feedback.top:
             lines.append(fill(_("⭐ Top: {text}"), text=feedback.top))
@@ -283,9 +281,15 @@ async def sharing_toggled(
         return
     shared = not item.shared_with_parents
     await set_sharing(session, pupil_id=viewer.person.id, evidence_id=item.id, shared=shared)
-    await query.answer(
-        _("Je ouders kunnen dit nu zien.") if shared else _("Nu alleen voor school.")
-    )
+    now_shared = await evidence_of(session, pupil_id=viewer.person.id, evidence_id=item.id)
+    if not shared:
+        answer = _("Nu alleen voor school.")
+    elif now_shared is not None and now_shared.approval is Approval.PENDING:
+        # The school asks a teacher to look first (other children may be in the photo).
+        answer = _("Je juf of meester kijkt er eerst even naar.")
+    else:
+        answer = _("Je ouders kunnen dit nu zien.")
+    await query.answer(answer)
     await _redraw(query, session, viewer, settings, callback_data.offset, callback_data.goal_id)
 
 

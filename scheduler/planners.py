@@ -35,11 +35,14 @@ TEACHER_NUDGE = "teacher_nudge"
 GOAL_REVIEW = "goal_review"
 GOAL_REVIEW_TEACHER = "goal_review_teacher"
 PARENT_SUMMARY = "parent_summary"
+EVIDENCE_DIGEST = "evidence_digest"
 
 # Before lessons: pupils plan the week at home or in the first lesson, teachers read the nudge
 # before the day starts.
 WEEK_PLAN_TIME = time(8, 15)
 TEACHER_NUDGE_TIME = time(7, 45)
+# After the last lesson: the day's work of the pupils, and what waits for approval.
+EVIDENCE_DIGEST_TIME = time(15, 30)
 # The goal review comes in the period's last week, this many school days before its end.
 GOAL_REVIEW_LEAD = 4
 PARENT_SUMMARY_VALID = timedelta(days=2)
@@ -117,6 +120,20 @@ class Planner:
                 kind=TEACHER_NUDGE,
                 key=f"unseen:{{person}}:{today}",
                 due_at=calendar.at(today, TEACHER_NUDGE_TIME),
+                stale_at=end_of_day,
+                payload={"date": today.isoformat()},
+                now=now,
+            )
+        if EVIDENCE_DIGEST in self.kinds:
+            # Planned for every reachable teacher; the composer sends nothing on a day
+            # without new or waiting work.
+            teachers = await audiences.reachable_teachers(session, school_id=calendar.school_id)
+            created += await self._each(
+                session,
+                teachers,
+                kind=EVIDENCE_DIGEST,
+                key=f"evidence_digest:{{person}}:{today}",
+                due_at=calendar.at(today, EVIDENCE_DIGEST_TIME),
                 stale_at=end_of_day,
                 payload={"date": today.isoformat()},
                 now=now,

@@ -28,6 +28,7 @@ from storage.models import (
     Account,
     AccountPerson,
     Activity,
+    Approval,
     Assessment,
     ChosenBy,
     EvidenceKind,
@@ -501,12 +502,15 @@ class _Life:
 
     async def work_photos(self, media_dir: Path) -> None:
         """Photos of work, stored as the bot stores a pupil's photo: two that Sam shared with
-        his parents this week, one he kept to himself, and one of Noor's that she shared."""
+        his parents this week (the teacher let them through), one he kept to himself, and one
+        of Noor's that she shared and that still waits for the teacher's approval (/werk)."""
         # Imported here: only the demo draws pictures; storage.media pulls in Pillow's codecs.
         from storage.evidence import NewEvidence, create_evidence
         from storage.media import MediaStore
 
         store = MediaStore(media_dir)
+        # The demo school asks a teacher to approve shared photos (image consent).
+        self.school.shared_work_needs_approval = True
         items = [
             ("P1", "1.1c", "Zo zwaar is mijn etui: 2 newton", True, (230, 120, 60), 1),
             ("P1", "RN", "Mijn eigen weekplanning", True, (70, 140, 200), 2),
@@ -528,6 +532,10 @@ class _Life:
                 ),
             )
             evidence.created_at = self._at(self._recent_school_day(days_ago), 11, 15)
+            if shared and pupil == "P1":
+                evidence.approval = Approval.APPROVED
+                evidence.approved_by_id = self._id("T1")
+                evidence.approval_decided_at = self._at(self._recent_school_day(days_ago), 15, 0)
 
     def _recent_school_day(self, back: int) -> date:
         """A school day `back` school days before today (the week's work), else today."""

@@ -5,25 +5,53 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, delete, exists, func, select
+from sqlalchemy import Select, and_, case, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.media import StoredFile, StoredImage
 from storage.media_files import record_media
 from storage.models import (
+    Approval,
     Evidence,
     EvidenceFile,
     EvidenceGoal,
     EvidenceKind,
     Feedback,
+    FeedbackTarget,
     Goal,
     MediaFile,
     MediaKind,
+    Person,
     Role,
     School,
 )
 from storage.reflections import own_goal_ids
+
+# --- what a parent may see --------------------------------------------------------------------
+
+# Shared work reaches parents unless it waits for, or was refused, a teacher's approval.
+PARENT_VISIBLE = (Approval.NOT_NEEDED, Approval.APPROVED)
+
+
+def visible_to_parents_clause() -> ColumnElement[bool]:
+    """THE rule for parents, as SQL: every parent-facing query filters evidence with this."""
+    return and_(Evidence.shared_with_parents.is_(True), Evidence.approval.in_(PARENT_VISIBLE))
+
+
+def is_visible_to_parents(evidence: Evidence) -> bool:
+    """The same rule for a loaded row."""
+    return bool(evidence.shared_with_parents) and evidence.approval in PARENT_VISIBLE
+
+
+def approval_on_share(school: School | None, shared: bool) -> Approval:
+    """The approval an item gets when the pupil (un)shares it: with the school's setting on,
+    shared work waits for a teacher; unshared work needs nothing."""
+    if shared and school is not None and school.shared_work_needs_approval:
+        return Approval.PENDING
+    return Approval.NOT_NEEDED
 
 
 @dataclass(frozen=True)
@@ -43,9 +71,9 @@ class NewEvidence:
 async def create_evidence(session: AsyncSession, *, school_id: int, new: NewEvidence) -> Evidence:
     """One evidence item with its files (rows for files already written to the media store)
     and goals; goals that are not the pupil's own are left out, never linked."""
+    school = await session.get(School, school_id)
     shared = new.shared_with_parents
     if shared is None:
-        school = await session.get(School, school_id)
         shared = bool(school and school.evidence_shared_by_default)
     evidence = Evidence(
         pupil_id=new.pupil_id,
@@ -53,6 +81,7 @@ async def create_evidence(session: AsyncSession, *, school_id: int, new: NewEvid
         caption=new.caption,
         outside_school=new.outside_school,
         shared_with_parents=shared,
+        approval=approval_on_share(school, shared),
         media_group_id=new.media_group_id,
         reflection_id=new.reflection_id,
     )
@@ -109,6 +138,7 @@ class EvidenceView:
     caption: str | None
     outside_school: bool
     shared_with_parents: bool
+    approval: Approval
     created_at: datetime
     goals: tuple[tuple[int, str], ...]  # (goal id, goal text)
     files: tuple[EvidenceFileView, ...]
@@ -190,6 +220,7 @@ async def _view(session: AsyncSession, evidence_id: int) -> EvidenceView | None:
         caption=evidence.caption,
         outside_school=evidence.outside_school,
         shared_with_parents=evidence.shared_with_parents,
+        approval=evidence.approval,
         created_at=evidence.created_at,
         goals=tuple((goal_id, text) for goal_id, text in goals),
         files=tuple(
@@ -215,11 +246,20 @@ async def _own(session: AsyncSession, *, pupil_id: int, evidence_id: int) -> Evi
 async def set_sharing(
     session: AsyncSession, *, pupil_id: int, evidence_id: int, shared: bool
 ) -> bool:
-    """Whether parents may see it; False when the item is not this pupil's."""
+    """Whether parents may see it; False when the item is not this pupil's. Sharing asks for
+    a teacher's approval when the school wants that; un-sharing forgets any decision, so
+    sharing again asks again."""
     evidence = await _own(session, pupil_id=pupil_id, evidence_id=evidence_id)
     if evidence is None:
         return False
-    evidence.shared_with_parents = shared
+    if shared != evidence.shared_with_parents:
+        school = await session.scalar(
+            select(School).join(Person, Person.school_id == School.id).where(Person.id == pupil_id)
+        )
+        evidence.shared_with_parents = shared
+        evidence.approval = approval_on_share(school, shared)
+        evidence.approved_by_id = None
+        evidence.approval_decided_at = None
     await session.flush()
     return True
 
@@ -317,3 +357,200 @@ async def evidence_position(session: AsyncSession, *, pupil_id: int, evidence_id
         | ((Evidence.created_at == evidence.created_at) & (Evidence.id > evidence.id)),
     )
     return await session.scalar(select(func.count()).select_from(newer.subquery())) or 0
+
+
+# --- the teacher's review (/werk): tops & tips and approval ---------------------------------
+
+
+class EvidenceRefusedError(Exception):
+    """The teacher may not act on this item (not their pupil's, gone, or not waiting)."""
+
+
+@dataclass(frozen=True)
+class ThumbnailRef:
+    sha256: str
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One item as a teacher sees it in /werk."""
+
+    item: EvidenceView
+    pupil_id: int
+    pupil_name: str
+    thumbnail: ThumbnailRef | None  # the first file's, for the card
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    item: ReviewItem | None
+    offset: int  # of the item shown (a page past the end shows the last one)
+    total: int
+    pending: int
+
+
+def _taught_pupils(teacher_id: int) -> Select[int]:
+    # Imported here: storage.observations imports this module for the parents' rule.
+    from storage.observations import pupils_taught_by
+
+    return pupils_taught_by(teacher_id)
+
+
+async def _teacher_may_see(session: AsyncSession, *, teacher_id: int, pupil_id: int) -> bool:
+    from storage.observations import may_see_pupil
+
+    return await may_see_pupil(
+        session, viewer_id=teacher_id, viewer_role=Role.TEACHER, pupil_id=pupil_id
+    )
+
+
+async def _is_teacher(session: AsyncSession, person_id: int) -> bool:
+    person = await session.get(Person, person_id)
+    return person is not None and person.role is Role.TEACHER
+
+
+def _waiting() -> ColumnElement[bool]:
+    return and_(Evidence.approval == Approval.PENDING, Evidence.shared_with_parents.is_(True))
+
+
+def _review_order() -> tuple[ColumnElement[Any], ...]:
+    """Work waiting for approval first, then newest first."""
+    return (case((_waiting(), 0), else_=1), Evidence.created_at.desc(), Evidence.id.desc())
+
+
+async def review_page(session: AsyncSession, *, teacher_id: int, offset: int) -> ReviewPage:
+    """The work of the teacher's pupils, one item per page: what waits for approval first
+    (oldest first, it has waited longest), then the rest newest first."""
+    if not await _is_teacher(session, teacher_id):
+        return ReviewPage(None, 0, 0, 0)
+    mine = Evidence.pupil_id.in_(_taught_pupils(teacher_id))
+    total = await session.scalar(select(func.count(Evidence.id)).where(mine)) or 0
+    pending = await session.scalar(select(func.count(Evidence.id)).where(mine, _waiting())) or 0
+    if total == 0:
+        return ReviewPage(None, 0, 0, 0)
+    offset = min(max(offset, 0), total - 1)
+    evidence_id = await session.scalar(
+        select(Evidence.id).where(mine).order_by(*_review_order()).offset(offset).limit(1)
+    )
+    item = await _review_item(session, evidence_id) if evidence_id is not None else None
+    return ReviewPage(item, offset, total, pending)
+
+
+async def _review_item(session: AsyncSession, evidence_id: int) -> ReviewItem | None:
+    view = await _view(session, evidence_id)
+    if view is None:
+        return None
+    evidence = await session.get(Evidence, evidence_id)
+    assert evidence is not None
+    pupil = await session.get(Person, evidence.pupil_id)
+    thumbnail = None
+    first = view.files[0] if view.files else None
+    if first is not None:
+        media = (
+            await session.get(MediaFile, first.thumbnail_file_id)
+            if first.thumbnail_file_id is not None
+            else None
+        )
+        if media is not None:
+            thumbnail = ThumbnailRef(media.sha256, media.mime_type)
+        elif first.kind is MediaKind.IMAGE:
+            thumbnail = ThumbnailRef(first.sha256, first.mime_type)
+    return ReviewItem(view, evidence.pupil_id, pupil.display_name if pupil else "", thumbnail)
+
+
+async def review_item(
+    session: AsyncSession, *, teacher_id: int, evidence_id: int
+) -> ReviewItem | None:
+    """One item for a teacher; None when it is not the work of one of their pupils."""
+    pupil_id = await session.scalar(select(Evidence.pupil_id).where(Evidence.id == evidence_id))
+    if pupil_id is None or not await _teacher_may_see(
+        session, teacher_id=teacher_id, pupil_id=pupil_id
+    ):
+        return None
+    return await _review_item(session, evidence_id)
+
+
+async def review_position(session: AsyncSession, *, teacher_id: int, evidence_id: int) -> int:
+    """The page of an item in the teacher's review (0 when it is not there)."""
+    # Reading the ordered ids of one class is cheap, and cannot disagree with the ordering.
+    if not await _is_teacher(session, teacher_id):
+        return 0
+    mine = Evidence.pupil_id.in_(_taught_pupils(teacher_id))
+    ids = (await session.scalars(select(Evidence.id).where(mine).order_by(*_review_order()))).all()
+    return ids.index(evidence_id) if evidence_id in ids else 0
+
+
+async def decide_approval(
+    session: AsyncSession, *, teacher_id: int, evidence_id: int, approve: bool, now: datetime
+) -> Evidence:
+    """A teacher lets shared work through to parents, or keeps it at school. Only work that
+    waits, of the teacher's own pupils; anything else raises and changes nothing."""
+    evidence = await session.get(Evidence, evidence_id)
+    if evidence is None or not await _teacher_may_see(
+        session, teacher_id=teacher_id, pupil_id=evidence.pupil_id
+    ):
+        raise EvidenceRefusedError("not their pupil's")
+    if evidence.approval is not Approval.PENDING or not evidence.shared_with_parents:
+        raise EvidenceRefusedError("not waiting")
+    evidence.approval = Approval.APPROVED if approve else Approval.PRIVATE
+    evidence.approved_by_id = teacher_id
+    evidence.approval_decided_at = now
+    await session.flush()
+    return evidence
+
+
+MAX_TEACHER_FEEDBACK = 500
+
+
+async def give_teacher_feedback(
+    session: AsyncSession,
+    *,
+    teacher_id: int,
+    evidence_id: int,
+    top: str | None,
+    tip: str | None,
+) -> Feedback:
+    """A teacher's top and/or tip on a piece of work of one of their pupils."""
+    top = (top or "").strip()[:MAX_TEACHER_FEEDBACK] or None
+    tip = (tip or "").strip()[:MAX_TEACHER_FEEDBACK] or None
+    if top is None and tip is None:
+        raise EvidenceRefusedError("empty")
+    evidence = await session.get(Evidence, evidence_id)
+    if evidence is None or not await _teacher_may_see(
+        session, teacher_id=teacher_id, pupil_id=evidence.pupil_id
+    ):
+        raise EvidenceRefusedError("not their pupil's")
+    feedback = Feedback(
+        author_id=teacher_id,
+        author_role=Role.TEACHER,
+        target=FeedbackTarget.EVIDENCE,
+        pupil_id=evidence.pupil_id,
+        evidence_id=evidence.id,
+        top=top,
+        tip=tip,
+    )
+    session.add(feedback)
+    await session.flush()
+    return feedback
+
+
+@dataclass(frozen=True)
+class ReviewCounts:
+    new: int  # items of the teacher's pupils since the moment asked about
+    pending: int  # shared items waiting for approval, whenever they came
+
+
+async def review_counts(session: AsyncSession, *, teacher_id: int, since: datetime) -> ReviewCounts:
+    """What the teacher's daily digest tells."""
+    if not await _is_teacher(session, teacher_id):
+        return ReviewCounts(0, 0)
+    mine = Evidence.pupil_id.in_(_taught_pupils(teacher_id))
+    new = (
+        await session.scalar(
+            select(func.count(Evidence.id)).where(mine, Evidence.created_at >= since)
+        )
+        or 0
+    )
+    pending = await session.scalar(select(func.count(Evidence.id)).where(mine, _waiting())) or 0
+    return ReviewCounts(new, pending)

@@ -5,6 +5,7 @@ long is the reminder queue; and a lock so that replicas starting together migrat
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from datetime import datetime
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import create_engine
@@ -56,7 +58,18 @@ async def schema_state(engine: AsyncEngine) -> tuple[SchemaState, str | None]:
     return classify(revision), revision
 
 
+def _sqlite_file_missing(url: str) -> bool:
+    if not url.startswith("sqlite"):
+        return False
+    database = make_url(url).database
+    return bool(database) and database != ":memory:" and not os.path.exists(str(database))
+
+
 async def schema_state_of(url: str) -> tuple[SchemaState, str | None]:
+    if _sqlite_file_missing(url):
+        # Not yet created: say so without creating an empty file (or failing on a directory
+        # that `db upgrade` is about to create).
+        return SchemaState.EMPTY, None
     engine = create_engine(url)
     try:
         return await schema_state(engine)

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -102,6 +103,15 @@ class MediaKind(enum.StrEnum):
     VIDEO = "video"
 
 
+class Approval(enum.StrEnum):
+    """Whether shared work waits for a teacher before parents see it (image consent)."""
+
+    NOT_NEEDED = "not_needed"
+    PENDING = "pending"
+    APPROVED = "approved"
+    PRIVATE = "private"
+
+
 class FeedbackTarget(enum.StrEnum):
     EVIDENCE = "evidence"
     PLAN = "plan"
@@ -150,6 +160,11 @@ class School(Base):
     # Schools differ in how they address parents ("je" or "u").
     parent_address_formal: Mapped[bool] = mapped_column(Boolean, default=False)
     evidence_shared_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Other children may be in a photo and not every family allows images to be shared: with
+    # this on, work a pupil shares waits for a teacher's approval before any parent sees it.
+    shared_work_needs_approval: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     unobserved_days: Mapped[int] = mapped_column(SmallInteger, default=10)
     parent_summary_weekday: Mapped[int] = mapped_column(SmallInteger, default=5)
     parent_summary_time: Mapped[time] = mapped_column(Time, default=time(16, 0))
@@ -561,6 +576,14 @@ class Evidence(Base):
     caption: Mapped[str | None] = mapped_column(String(1024))
     outside_school: Mapped[bool] = mapped_column(Boolean, default=False)
     shared_with_parents: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Parents see shared work only when this is not_needed or approved (storage.evidence).
+    approval: Mapped[Approval] = mapped_column(
+        _choice(Approval, "evidence_approval"),
+        default=Approval.NOT_NEEDED,
+        server_default=Approval.NOT_NEEDED.value,
+    )
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    approval_decided_at: Mapped[datetime | None]
     # Telegram's album id, so the photos of one album become one item.
     media_group_id: Mapped[str | None] = mapped_column(String(64), index=True)
     reflection_id: Mapped[int | None] = mapped_column(

@@ -20,6 +20,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from storage.evidence import visible_to_parents_clause
 from storage.goals import chosen_goals, pupil_context, teaches_pupil
 from storage.models import (
     Assessment,
@@ -90,6 +91,11 @@ def _pupils_taught_by(teacher_id: int) -> Select[int]:
             Person.role == Role.PUPIL,
         )
     )
+
+
+def pupils_taught_by(teacher_id: int) -> Select[int]:
+    """The ids of the teacher's current pupils, as a subquery for other storage modules."""
+    return _pupils_taught_by(teacher_id)
 
 
 async def _is_teacher(session: AsyncSession, person_id: int) -> bool:
@@ -514,7 +520,7 @@ async def timeline(
     if tag is None and ItemKind.EVIDENCE in kinds:
         query_evidence = select(Evidence).where(Evidence.pupil_id == pupil_id)
         if viewer_role is Role.PARENT:
-            query_evidence = query_evidence.where(Evidence.shared_with_parents.is_(True))
+            query_evidence = query_evidence.where(visible_to_parents_clause())
         evidence = await session.scalars(
             query_evidence.order_by(Evidence.created_at.desc(), Evidence.id.desc()).limit(wanted)
         )

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.accounts import PersonRef, Recipient, children_of
+from storage.evidence import is_visible_to_parents, visible_to_parents_clause
 from storage.models import (
     Account,
     AccountPerson,
@@ -250,7 +251,7 @@ async def feedback_targets(
     evidence = (
         await session.scalars(
             select(Evidence)
-            .where(Evidence.pupil_id == pupil_id, Evidence.shared_with_parents.is_(True))
+            .where(Evidence.pupil_id == pupil_id, visible_to_parents_clause())
             .order_by(Evidence.created_at.desc(), Evidence.id.desc())
             .limit(evidence_limit)
         )
@@ -289,7 +290,7 @@ async def give_feedback(
     )
     if target is FeedbackTarget.EVIDENCE:
         evidence = await session.get(Evidence, target_id)
-        if evidence is None or evidence.pupil_id != pupil_id or not evidence.shared_with_parents:
+        if evidence is None or evidence.pupil_id != pupil_id or not is_visible_to_parents(evidence):
             raise FeedbackRefusedError("not shared")
         feedback.evidence_id = evidence.id
     elif target is FeedbackTarget.PLAN:

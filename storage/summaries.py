@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.evidence import visible_to_parents_clause
 from storage.goals import DEFAULT_LEVELS, levels_for, progress_of, pupil_context
 from storage.models import (
     Evidence,
@@ -242,8 +243,9 @@ async def _shared_work(
             select(Evidence)
             .where(
                 Evidence.pupil_id == pupil_id,
-                # Only what the child chose to share; nothing else ever reaches a parent.
-                Evidence.shared_with_parents.is_(True),
+                # Only what the child chose to share (and a teacher let through, where the
+                # school asks for that); nothing else ever reaches a parent.
+                visible_to_parents_clause(),
                 Evidence.created_at >= since,
                 Evidence.created_at < until,
             )

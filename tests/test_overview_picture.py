@@ -94,3 +94,38 @@ async def test_the_picture_of_a_class_of_30_reads_well_on_a_phone(session_factor
         assert contrast(INK, background) >= 4.5
     for background in (BACKGROUND, STRIPE):
         assert contrast(SOFT_INK, background) >= 4.5
+
+
+def test_a_very_large_group_still_fits_telegrams_limits():
+    """120 pupils and 8 lines: every message within 4096 characters, every page of the
+    picture within 1280 px, every pupil on the pages once."""
+    from datetime import date
+
+    from conversations.class_overview import overview_text
+    from storage.observations import PupilRef
+    from storage.overview import ClassOverview, GroupRef, LineColumn, PupilStanding, Standing
+
+    lines = [LineColumn(index, f"Leerlijn {index}", 1, (None,) * 4) for index in range(1, 9)]
+    pupils = [
+        PupilStanding(
+            PupilRef(index, f"Leerling met een lange naam {index}"),
+            {
+                line.id: Standing("A", "Doel", (index + line.id) % 4 + 1, index % 2 == 0, 4)
+                for line in lines
+            },
+        )
+        for index in range(120)
+    ]
+    everyone = [pupil.pupil for pupil in pupils]
+    overview = ClassOverview(
+        GroupRef(1, "Groep 8"), "Periode 1", date(2026, 11, 23), lines, pupils, everyone, [], []
+    )
+    i18n = load_i18n()
+    with i18n.context(), i18n.use_locale("nl"):
+        parts = overview_text(overview, several_groups=True)
+        pages = draw_class_overview_pages(lines, pupils, picture_texts(overview, "vandaag"))
+    assert len(parts) > 1 and all(len(part) <= 4096 for part in parts)
+    assert all(part.count("<pre>") == part.count("</pre>") for part in parts)
+    assert all(page.width == WIDTH and page.height <= MAX_HEIGHT for page in pages)
+    # Two column blocks (6 + 2 lines), each with all 120 pupils spread over its pages.
+    assert len(pages) % 2 == 0 and len(pages) >= 16

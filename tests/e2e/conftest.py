@@ -70,7 +70,7 @@ class RunningBot:
 
     async def stop(self) -> None:
         assert self.app is not None and self._task is not None
-        await self.app.dispatcher.stop_polling()
+        await self.app.stop_polling()  # as a SIGTERM does: the update in hand commits first
         await self._task
         await self.app.close()
         self.app = None

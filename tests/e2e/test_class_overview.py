@@ -307,10 +307,13 @@ async def test_co_teachers_see_the_same_class_and_a_teacher_switches_group(
     await anouk.send_text("👀 Nog niet gezien")
     [unseen] = await anouk.wait_for_reply()
     assert "Daan Bakker" in unseen["text"] and "Sam" not in unseen["text"]
-    # Bram's view did not change: the active group is per teacher.
+    # Bram's view did not change: the active group is per teacher. He has one group only.
     await bram.send_text("/klas")
     _picture, bram_table = await bram.wait_for_reply(count=2)
     assert "Groep 6a" in bram_table["text"]
+    await bram.send_text("/groep")
+    [only] = await bram.wait_for_reply()
+    assert "Je hebt één groep: Groep 6a." in only["text"]
 
     # Back with the overview's button, which shows the overview of the chosen group at once.
     await anouk.press("👥 Andere groep", message_id=table["message_id"])
@@ -391,3 +394,35 @@ async def test_no_button_reaches_a_pupil_of_another_group(
     await pupil.send_text("/klas")
     [refused] = await pupil.wait_for_reply()
     assert "Dat kan alleen een leerkracht" in refused["text"]
+
+
+async def test_a_class_of_30_gets_an_album_of_two_pages(running_bot, telegram, session_factory):
+    """A year of a class of 30 (the bench's data), the overview on its last school day."""
+    from bench._schoolyear import generate_school_year, school_days
+    from storage.invites import issue_invite
+
+    today = school_today()
+    first_day = today - timedelta(days=21)
+    days = len([day for day in school_days(first_day, 40) if day <= today])
+    year = await generate_school_year(session_factory, pupils=30, days=days, first_day=first_day)
+    async with session_factory() as session, session.begin():
+        code = await issue_invite(session, person_id=year.teacher_id, valid_for=timedelta(days=1))
+    teacher = await telegram.create_user("Anouk")
+    await teacher.send_text(f"/start {code}")
+    await teacher.wait_for_reply()
+
+    await teacher.send_text("/klas")
+    first, second, table = await teacher.wait_for_reply(count=3, timeout=15)
+    assert first["caption"] == "Groep 6a: waar staat iedereen?" and "caption" not in second
+    for page in (first, second):
+        largest = max(page["photo"], key=lambda size: size["width"])
+        assert largest["width"] == 1080 and largest["height"] <= 1280
+    assert len(table["text"]) <= 4096
+    async with session_factory() as session:
+        names = (
+            await session.scalars(select(Person.display_name).where(Person.role == Role.PUPIL))
+        ).all()
+    assert len(names) == 30
+    for name in names:
+        shown = name if len(name) <= 12 else name[:11]
+        assert shown in table["text"]

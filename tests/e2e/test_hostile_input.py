@@ -56,7 +56,7 @@ async def test_forged_and_foreign_callback_data_change_nothing(
     for data in ("", "x" * 64, "rg:999999", "rsc:how:99", "pfo:-1", "onf:1", "gdc:1:1", "💥"):
         query = await pupil.press_raw(menu["message_id"], data)
         # Always answered (no endless spinner); a foreign id shows only the pupil's own things.
-        assert await pupil.wait_for_callback_answer(query["id"]) is not None, data
+        await pupil.wait_for_callback_answer(query["id"])
     assert await _count(session_factory, Reflection) == before
     # Another pupil's teacher-only button (a note about Noor) from Sam's chat: refused.
     query = await pupil.press_raw(menu["message_id"], f"onf:{school.persons['P2']}")
@@ -172,8 +172,9 @@ async def test_fuzzed_texts_and_callback_data_never_break_the_bot(
         await pupil.wait_for_reply(timeout=10)
         forged = data.encode()[:64].decode(errors="ignore")  # Telegram's 64-byte limit
         query = await pupil.press_raw(menu["message_id"], forged)
-        answer = await pupil.wait_for_callback_answer(query["id"])
-        if answer is None:
+        try:
+            await pupil.wait_for_callback_answer(query["id"])
+        except TimeoutError:
             failures.append(repr(data))
     assert not failures
     await pupil.send_text("/annuleer")

@@ -636,3 +636,22 @@ def test_a_week_full_of_long_texts_stays_within_telegrams_limit():
         text = summary_text(week, datetime.now(UTC))
     assert "soms lastig om aan de slag te gaan" in text and "rustig over te praten" in text
     assert "1.3" not in text and "1,3" not in text
+
+
+async def test_on_friday_afternoon_the_app_plans_and_sends_each_parent_their_summary(
+    running_bot, telegram, family
+):
+    """The app's own reminder service: the planner makes a row per parent and child on the
+    school's summary day and time, the dispatcher sends it through the summary composer."""
+    marieke = await join(telegram, family, "O1", "Marieke")
+    kees = await join(telegram, family, "O9", "Kees")
+    app = running_bot.app
+    app.clock.move("next friday 16:05")
+    await app.reminders.tick()
+    marieke_weeks = [m for m in await marieke.messages() if "Week " in (m.get("text") or "")]
+    kees_weeks = [m for m in await kees.messages() if "Week " in (m.get("text") or "")]
+    # Marieke: one for Sam and one for Lotte; Kees (Sam's other parent): Sam's.
+    assert sorted("Lotte" in m["text"] for m in marieke_weeks) == [False, True]
+    assert len(kees_weeks) == 1 and "van Sam de Vries" in kees_weeks[0]["text"]
+    await app.reminders.tick()  # planning again changes nothing: no second summary
+    assert len([m for m in await kees.messages() if "Week " in (m.get("text") or "")]) == 1

@@ -82,6 +82,7 @@ def test_configure_logging_writes_json_lines(capsys):
     settings = Settings(log_format="json", _env_file=None)  # type: ignore[call-arg]
     root = logging.getLogger()
     saved = root.handlers[:], root.level
+    root.handlers[:] = []  # as in a fresh process
     try:
         configure_logging(settings)
         logging.getLogger("bot.test").info("hello %s", "world", extra={"update_id": 7})
