@@ -31,6 +31,7 @@ from bot.middlewares import (
     ViewerMiddleware,
 )
 from bot.observability import UpdateLogMiddleware
+from bot.responses import keep_response_models
 from bot.sanitize import CleanInput
 from bot.settings import Settings
 from conversations import evidence_review, parent_summary, prompts, talks
@@ -99,6 +100,7 @@ def build_app(
     token: str | None = None,
     clock: Clock | None = None,
 ) -> App:
+    keep_response_models()
     engine = create_engine(settings.database_url)
     session_factory = create_sessionmaker(engine)
     if bot is None:

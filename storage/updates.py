@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ProcessedUpdate
+from storage.types import utcnow
 
 
 async def claim_update(session: AsyncSession, *, bot_id: int, update_id: int) -> bool:
@@ -15,19 +18,16 @@ async def claim_update(session: AsyncSession, *, bot_id: int, update_id: int) ->
 
     Because the row commits together with what the handler wrote, a crash mid-update leaves
     no row and a re-delivery is handled again; a finished update is never handled twice.
-    On PostgreSQL a second replica inserting the same key waits for the first to commit and
-    then fails on the primary key, which the caller treats as "already handled".
+    One INSERT ... ON CONFLICT DO NOTHING: on PostgreSQL a second replica inserting the same
+    key waits for the first to commit and then inserts nothing, which means "handled".
     """
-    seen = await session.scalar(
-        select(ProcessedUpdate.update_id).where(
-            ProcessedUpdate.bot_id == bot_id, ProcessedUpdate.update_id == update_id
-        )
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(ProcessedUpdate)
+        .values(bot_id=bot_id, update_id=update_id, processed_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
     )
-    if seen is not None:
-        return False
-    session.add(ProcessedUpdate(bot_id=bot_id, update_id=update_id))
-    await session.flush()
-    return True
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def forget_processed_before(session: AsyncSession, *, moment: datetime) -> int:

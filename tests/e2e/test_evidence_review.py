@@ -200,6 +200,11 @@ async def test_shared_work_waits_and_the_teacher_lets_it_through(
     await anouk.press("Volgende ▶️", message_id=next_card["message_id"])
     [third] = await anouk.wait_for_reply()
     assert "2 van 3" in body(third)
+    assert CLASS_PHOTO in body(third)
+    # The work itself at full size, under the card.
+    await anouk.press("📷 Bekijk", message_id=third["message_id"])
+    [full] = await anouk.wait_for_reply()
+    assert "photo" in full
 
 
 async def test_kept_at_school_never_reaches_a_parent(classroom, telegram, session_factory):
