@@ -18,11 +18,10 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
+from conversations.fonts import Font, font
 from storage.overview import LineColumn, PupilStanding, Standing
 
 WIDTH = 1080
@@ -39,12 +38,6 @@ TITLE_SIZE = 36
 TEXT_SIZE = 26
 CELL_SIZE = 28
 SMALL_SIZE = 22
-FONT_DIRS = (
-    Path("/usr/share/fonts/truetype/dejavu"),
-    Path("/usr/share/fonts/dejavu"),
-    Path("/usr/local/share/fonts"),
-    Path("/Library/Fonts"),
-)
 BACKGROUND = (250, 249, 245)
 STRIPE = (241, 239, 232)
 INK = (38, 42, 50)
@@ -52,8 +45,6 @@ SOFT_INK = (88, 94, 106)
 EMPTY = (228, 231, 228)
 # From "just started" to "mastered": warm to green, never red.
 PALETTE = ((247, 201, 150), (244, 226, 140), (166, 219, 160), (86, 178, 128))
-
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 @dataclass(frozen=True)
@@ -82,24 +73,6 @@ class Picture:
     font_sizes: set[int] = field(default_factory=set)
 
 
-@cache
-def _font_path(bold: bool) -> Path | None:
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    for folder in FONT_DIRS:
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-@cache
-def _font(size: int, bold: bool) -> Font:
-    path = _font_path(bold)
-    if path is None:
-        # Without DejaVu, Pillow's own scalable font still draws Latin text at this size.
-        return ImageFont.load_default(size)
-    return ImageFont.truetype(str(path), size)
-
-
 class _Canvas:
     def __init__(self, height: int) -> None:
         self.image = Image.new("RGB", (WIDTH, height), BACKGROUND)
@@ -108,7 +81,7 @@ class _Canvas:
 
     def font(self, size: int, *, bold: bool = False) -> Font:
         self.sizes.add(size)
-        return _font(size, bold)
+        return font(size, bold=bold)
 
     def text(
         self,

@@ -13,23 +13,16 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import cache
-from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont, features
+from PIL import Image, ImageDraw
 
 from bot.i18n import _, current_locale, use_locale
+from conversations.fonts import Font, font, shaping_available
 from storage.summaries import GoalLevel
 
 WIDTH = 1080
 MARGIN = 56
 RTL_LOCALES = frozenset({"ar"})
-FONT_DIRS = (
-    Path("/usr/share/fonts/truetype/dejavu"),
-    Path("/usr/share/fonts/dejavu"),
-    Path("/usr/local/share/fonts"),
-    Path("/Library/Fonts"),
-)
 BACKGROUND = (252, 250, 245)
 INK = (40, 44, 52)
 SOFT_INK = (110, 116, 128)
@@ -37,8 +30,6 @@ LINE_COLOUR = (46, 125, 95)
 FILLED = (76, 175, 125)
 EMPTY = (226, 230, 226)
 CARD = (255, 255, 255)
-
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 @dataclass(frozen=True)
@@ -48,29 +39,6 @@ class PictureTexts:
     not_yet: str
     default_levels: tuple[str, ...]
     rtl: bool
-
-
-def shaping_available() -> bool:
-    return bool(features.check("raqm"))
-
-
-@cache
-def _font_path(bold: bool) -> Path | None:
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    for folder in FONT_DIRS:
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-@cache
-def font(size: int, *, bold: bool = False) -> Font:
-    path = _font_path(bold)
-    if path is None:
-        # Without DejaVu the picture still draws (Latin only) with Pillow's own font.
-        return ImageFont.load_default(size)
-    layout = ImageFont.Layout.RAQM if shaping_available() else ImageFont.Layout.BASIC
-    return ImageFont.truetype(str(path), size, layout_engine=layout)
 
 
 def default_level_names() -> tuple[str, ...]:

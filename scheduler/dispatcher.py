@@ -37,6 +37,7 @@ from scheduler.sender import DeliveryFailed, RateLimitedSender, Unreachable
 from storage import reminders
 from storage.accounts import DeliveryTarget, Recipient, delivery_target, mark_unreachable
 from storage.models import ReminderStatus, Role
+from storage.parents import parse_hhmm
 from storage.reminders import DEFAULT_LEASE, DueReminder
 from storage.schooltime import SchoolCalendar, calendar_of, in_quiet_hours, quiet_hours_end
 
@@ -77,21 +78,12 @@ class DispatchReport:
             self.kinds[kind] = self.kinds.get(kind, 0) + count
 
 
-def _parse_time(value: object, fallback: time) -> time:
-    if isinstance(value, str):
-        try:
-            return time.fromisoformat(value)
-        except ValueError:
-            return fallback
-    return fallback
-
-
 def quiet_hours_for(target: DeliveryTarget, calendar: SchoolCalendar) -> tuple[time, time]:
     """A parent's own quiet hours, else the school's."""
     if target.role is Role.PARENT:
         return (
-            _parse_time(target.preferences.get("quiet_start"), calendar.quiet_start),
-            _parse_time(target.preferences.get("quiet_end"), calendar.quiet_end),
+            parse_hhmm(target.preferences.get("quiet_start")) or calendar.quiet_start,
+            parse_hhmm(target.preferences.get("quiet_end")) or calendar.quiet_end,
         )
     return calendar.quiet_start, calendar.quiet_end
 

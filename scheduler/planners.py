@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import audiences
 from storage.models import Role
+from storage.parents import parse_hhmm
 from storage.reminders import schedule_reminder
 from storage.schooltime import SchoolCalendar, school_calendars
 
@@ -46,15 +47,6 @@ EVIDENCE_DIGEST_TIME = time(15, 30)
 # The goal review comes in the period's last week, this many school days before its end.
 GOAL_REVIEW_LEAD = 4
 PARENT_SUMMARY_VALID = timedelta(days=2)
-
-
-def _parse_time(value: object, fallback: time) -> time:
-    if isinstance(value, str):
-        try:
-            return time.fromisoformat(value)
-        except ValueError:
-            return fallback
-    return fallback
 
 
 def _weekday(value: object, fallback: int) -> int:
@@ -186,7 +178,7 @@ class Planner:
             weekday = _weekday(prefs.get("summary_weekday"), calendar.parent_summary_weekday)
             if today.isoweekday() != weekday:
                 continue
-            at = _parse_time(prefs.get("summary_time"), calendar.parent_summary_time)
+            at = parse_hhmm(prefs.get("summary_time")) or calendar.parent_summary_time
             due_at = calendar.at(today, at)
             created += await schedule_reminder(
                 session,

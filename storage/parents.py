@@ -33,6 +33,7 @@ from storage.models import (
     Role,
     School,
 )
+from storage.schooltime import in_quiet_hours as quiet_at
 
 # The keys in Person.preferences; the reminder planner and dispatcher read the same keys.
 WEEKLY_SUMMARY = "weekly_summary"
@@ -127,12 +128,7 @@ def quiet_hours_of(preferences: ParentPreferences, school: School) -> tuple[time
 def in_quiet_hours(moment: datetime, preferences: ParentPreferences, school: School) -> bool:
     """Whether `moment` (aware) falls in the quiet hours; they may run past midnight."""
     start, end = quiet_hours_of(preferences, school)
-    local = moment.astimezone(ZoneInfo(school.timezone)).time().replace(tzinfo=None)
-    if start == end:
-        return False
-    if start < end:
-        return start <= local < end
-    return local >= start or local < end
+    return quiet_at(moment, start=start, end=end, timezone=ZoneInfo(school.timezone))
 
 
 async def preferences_of(session: AsyncSession, *, parent_id: int) -> ParentPreferences | None:

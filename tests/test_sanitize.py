@@ -57,7 +57,5 @@ def test_decomposed_and_composed_accents_become_the_same_text():
 def test_cleaning_is_idempotent_and_leaves_nothing_dangerous(text: str):
     once = clean_text(text)
     assert clean_text(once) == once
-    assert not any(
-        unicodedata.category(char) in ("Cc", "Cs") and char != "\n" for char in once
-    )
+    assert not any(unicodedata.category(char) in ("Cc", "Cs") and char != "\n" for char in once)
     assert not any(0x202A <= ord(char) <= 0x202E or 0x2066 <= ord(char) <= 0x2069 for char in once)
