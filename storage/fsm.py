@@ -7,6 +7,7 @@ database see the same dialogue state. Inside an update the update's own session 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,9 +22,13 @@ from aiogram.fsm.storage.base import (
 )
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
 
 from storage.models import FsmRecord
 from storage.session_scope import current_session
+
+# Where a session keeps the dialogue rows it has read (see SqlStorage._record).
+_CACHE = "fsm_records"
 
 
 class SqlStorage(BaseStorage):
@@ -45,7 +50,20 @@ class SqlStorage(BaseStorage):
             yield own
 
     async def _record(self, session: AsyncSession, key: StorageKey) -> FsmRecord | None:
-        return await session.get(FsmRecord, self._key_builder.build(key))
+        """The key's row, read at most once per session.
+
+        aiogram asks for the state and the data several times per update. SQLAlchemy's
+        identity map holds rows only weakly, so without this cache every ask was a SELECT
+        (six per tap in the load bench); a missing row is remembered as None too.
+        """
+        built = self._key_builder.build(key)
+        cache: dict[str, FsmRecord | None] = session.info.setdefault(_CACHE, {})
+        if built not in cache:
+            cache[built] = await session.get(FsmRecord, built)
+        return cache[built]
+
+    def _remember(self, session: AsyncSession, key: StorageKey, record: FsmRecord | None) -> None:
+        session.info.setdefault(_CACHE, {})[self._key_builder.build(key)] = record
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
@@ -54,10 +72,12 @@ class SqlStorage(BaseStorage):
             if record is None:
                 if value is None:
                     return
-                session.add(FsmRecord(key=self._key_builder.build(key), state=value, data={}))
+                record = FsmRecord(key=self._key_builder.build(key), state=value, data={})
+                session.add(record)
+                self._remember(session, key, record)
             else:
                 record.state = value
-            await self._forget_if_empty(session, key)
+            self._forget_if_empty(session, key, record)
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with self._session() as session:
@@ -70,26 +90,37 @@ class SqlStorage(BaseStorage):
             if record is None:
                 if not data:
                     return
-                session.add(
-                    FsmRecord(key=self._key_builder.build(key), state=None, data=dict(data))
+                record = FsmRecord(
+                    key=self._key_builder.build(key), state=None, data=copy.deepcopy(dict(data))
                 )
+                session.add(record)
+                self._remember(session, key, record)
             else:
-                # A new dict, so SQLAlchemy sees the JSON column changed.
-                record.data = dict(data)
-            await self._forget_if_empty(session, key)
+                # A deep copy, marked changed: a dialogue that appended to a list it read must
+                # not have changed the row's loaded value too (SQLAlchemy would then see no
+                # difference and write nothing).
+                record.data = copy.deepcopy(dict(data))
+                flag_modified(record, "data")
+            self._forget_if_empty(session, key, record)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self._session() as session:
             record = await self._record(session, key)
-            return dict(record.data) if record else {}
+            return copy.deepcopy(record.data) if record else {}
 
-    async def _forget_if_empty(self, session: AsyncSession, key: StorageKey) -> None:
-        """A finished dialogue leaves no row behind: least data."""
-        await session.flush()
-        record = await self._record(session, key)
-        if record is not None and record.state is None and not record.data:
-            await session.delete(record)
-            await session.flush()
+    def _forget_if_empty(self, session: AsyncSession, key: StorageKey, record: FsmRecord) -> None:
+        """A finished dialogue leaves no row behind: least data.
+
+        Nothing is flushed here: the state and the data of one step reach the database as one
+        statement when the update's transaction commits.
+        """
+        if record.state is not None or record.data:
+            return
+        if record in session.new:
+            session.expunge(record)
+        else:
+            session.sync_session.delete(record)
+        self._remember(session, key, None)
 
     async def close(self) -> None:
         """The engine belongs to the app; nothing to close here."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
+from sqlalchemy import event
 
 from storage.fsm import SqlStorage, dialogue_states
+from storage.session_scope import current_session
 
 
 class Dialogue(StatesGroup):
@@ -34,3 +36,33 @@ async def test_a_finished_dialogue_leaves_no_row(session_factory):
     await storage.set_data(KEY, {})
     async with session_factory() as session:
         assert await dialogue_states(session) == []
+
+
+async def test_one_update_reads_the_row_once_and_a_changed_list_is_written(session_factory):
+    """Inside an update (a shared session) the row is read once, however often aiogram asks,
+    and appending to a list read from the data still reaches the database."""
+    storage = SqlStorage(session_factory)
+    await storage.set_data(KEY, {"picked": [1]})
+    selects: list[str] = []
+    async with session_factory() as session:
+        engine = session.get_bind()
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            if statement.startswith("SELECT") and "fsm_state" in statement:
+                selects.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        token = current_session.set(session)
+        try:
+            data = await storage.get_data(KEY)
+            data["picked"].append(2)  # in place, as dialogues do
+            await storage.set_data(KEY, data)
+            await storage.set_state(KEY, Dialogue.step)
+            assert await storage.get_state(KEY) == "Dialogue:step"
+            await storage.get_data(KEY)
+            await session.commit()
+        finally:
+            current_session.reset(token)
+            event.remove(engine, "before_cursor_execute", count)
+    assert len(selects) == 1
+    assert await SqlStorage(session_factory).get_data(KEY) == {"picked": [1, 2]}
