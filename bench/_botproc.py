@@ -262,7 +262,16 @@ def main() -> None:
     parser.add_argument("--token", required=True)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--work-dir", default=".")
-    asyncio.run(serve(parser.parse_args()))
+    arguments = parser.parse_args()
+    profile_to = os.environ.get("BENCH_PROFILE")
+    if profile_to:
+        # BENCH_PROFILE=file.prof python -m bench load ...: where the bot's CPU time goes
+        # (read with `python -m pstats file.prof`).
+        import cProfile
+
+        cProfile.runctx("asyncio.run(serve(arguments))", globals(), locals(), profile_to)
+        return
+    asyncio.run(serve(arguments))
 
 
 if __name__ == "__main__":
