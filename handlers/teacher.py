@@ -54,6 +54,7 @@ KIND_ICONS = {
     ItemKind.REFLECTION: "✍️",
     ItemKind.EVIDENCE: "📷",
     ItemKind.ASSESSMENT: "📊",
+    ItemKind.TALK: "🤝",
 }
 FACES = {4: "😀", 3: "🙂", 2: "😐", 1: "😟"}
 
@@ -263,6 +264,12 @@ def _item_line(item: TimelineItem, zone: ZoneInfo) -> str:
             + _("werk")
             + ("\n" + fill("{text}", text=item.text) if item.text else "")
         )
+    if item.kind == ItemKind.TALK:
+        return (
+            f"{icon} {when} "
+            + _("gesprek gevoerd")
+            + ("\n" + fill(_("Afspraken: {text}"), text=item.text) if item.text else "")
+        )
     by = _("leerling") if item.details.get("by") == "pupil" else _("leerkracht")
     return f"{icon} {when} " + fill(
         _("niveau {level} ({by}): {goal}"),
@@ -296,6 +303,7 @@ def _keyboard(
         (ItemKind.REFLECTION, "✍️"),
         (ItemKind.EVIDENCE, "📷"),
         (ItemKind.ASSESSMENT, "📊"),
+        (ItemKind.TALK, "🤝"),
     ]
     kinds = [
         InlineKeyboardButton(

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -37,6 +37,9 @@ from storage.models import (
     Role,
     RubricLevel,
     School,
+    Talk,
+    TalkParticipant,
+    TalkStatus,
 )
 
 MAX_TAG_LENGTH = 40
@@ -370,7 +373,8 @@ class ItemKind:
     REFLECTION = "refl"
     EVIDENCE = "work"
     ASSESSMENT = "level"
-    ALL = ("obs", "refl", "work", "level")
+    TALK = "talk"
+    ALL = ("obs", "refl", "work", "level", "talk")
 
 
 @dataclass(frozen=True)
@@ -555,6 +559,28 @@ async def timeline(
                 },
             )
             for assessment, goal_text, level_name in rows
+        ]
+    if tag is None and ItemKind.TALK in kinds:
+        talks = select(Talk).where(Talk.pupil_id == pupil_id, Talk.status == TalkStatus.HELD)
+        if viewer_role is Role.PARENT:
+            # A parent reads the agreements of the talks they took part in only.
+            talks = talks.where(
+                exists().where(
+                    TalkParticipant.talk_id == Talk.id, TalkParticipant.person_id == viewer_id
+                )
+            )
+        held = await session.scalars(
+            talks.order_by(Talk.scheduled_at.desc(), Talk.id.desc()).limit(wanted)
+        )
+        items += [
+            TimelineItem(
+                kind=ItemKind.TALK,
+                id=talk.id,
+                at=talk.scheduled_at,
+                text=talk.agreements or "",
+                details={"kind": talk.kind.value},
+            )
+            for talk in held
         ]
     items.sort(key=lambda item: (item.at, item.id), reverse=True)
     start = page * per_page

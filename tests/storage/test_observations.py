@@ -15,6 +15,10 @@ from storage.models import (
     Person,
     Reflection,
     Role,
+    Talk,
+    TalkKind,
+    TalkParticipant,
+    TalkStatus,
 )
 from storage.observations import (
     ItemKind,
@@ -229,3 +233,50 @@ async def test_unseen_pupils_of_the_teachers_groups(session_factory):
     async with session_factory() as session:
         _, pupils = await unseen_pupils(session, teacher_id=teacher, today=today)
         assert [p.name for p in pupils] == ["Noor Jansen"]
+
+
+async def test_held_talks_with_their_agreements_are_in_the_timeline(session_factory):
+    school = await build_school(session_factory)
+    teacher, sam, parent = school.persons["T1"], school.persons["P1"], school.persons["O1"]
+    held_at = datetime.now(UTC) - timedelta(days=1)
+    async with session_factory() as session, session.begin():
+        learning = Talk(
+            kind=TalkKind.LEARNING,
+            pupil_id=sam,
+            organiser_id=teacher,
+            scheduled_at=held_at,
+            status=TalkStatus.HELD,
+            agreements="Elke dag tien minuten lezen",
+        )
+        tripartite = Talk(
+            kind=TalkKind.TRIPARTITE,
+            pupil_id=sam,
+            organiser_id=teacher,
+            scheduled_at=held_at - timedelta(days=7),
+            status=TalkStatus.HELD,
+            agreements="Samen de planning bijhouden",
+        )
+        planned = Talk(
+            kind=TalkKind.COACH,
+            pupil_id=sam,
+            organiser_id=teacher,
+            scheduled_at=held_at + timedelta(days=7),
+        )
+        session.add_all([learning, tripartite, planned])
+        await session.flush()
+        session.add(TalkParticipant(talk_id=tripartite.id, person_id=parent))
+    async with session_factory() as session:
+        seen = await timeline(
+            session, viewer_id=teacher, viewer_role=Role.TEACHER, pupil_id=sam, kinds=["talk"]
+        )
+        assert seen is not None
+        assert [item.text for item in seen.items] == [
+            "Elke dag tien minuten lezen",
+            "Samen de planning bijhouden",
+        ]
+        # A parent reads the agreements of the talk they were in, not the others.
+        theirs = await timeline(
+            session, viewer_id=parent, viewer_role=Role.PARENT, pupil_id=sam, kinds=["talk"]
+        )
+        assert theirs is not None
+        assert [item.text for item in theirs.items] == ["Samen de planning bijhouden"]
