@@ -28,11 +28,12 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    event,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storage.types import UTCDateTime, utcnow
+from storage.types import UTCDateTime, folded, utcnow
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -635,6 +636,14 @@ class Observation(Base):
     )
     is_private: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # `text` folded (lower case, no accents) for search; kept in step by the listener below.
+    search_text: Mapped[str | None] = mapped_column(Text)
+
+
+@event.listens_for(Observation, "before_insert")
+@event.listens_for(Observation, "before_update")
+def _fold_for_search(_mapper: Any, _connection: Any, observation: Observation) -> None:
+    observation.search_text = folded(observation.text) if observation.text else None
 
 
 class ObservationPupil(Base):

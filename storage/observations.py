@@ -9,8 +9,7 @@ a private note by forgetting a filter.
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -41,6 +40,8 @@ from storage.models import (
     TalkParticipant,
     TalkStatus,
 )
+from storage.schooltime import calendar_of
+from storage.types import folded
 
 MAX_TAG_LENGTH = 40
 TAG_PATTERN = re.compile(r"#(\w+)")
@@ -61,11 +62,7 @@ class PupilRef:
     name: str
 
 
-def normalise(text: str) -> str:
-    """Lower case without accents, single spaces: "Chloé" and "chloe" are the same name."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return " ".join(bare.casefold().split())
+normalise = folded
 
 
 def tags_in(text: str | None) -> list[str]:
@@ -324,13 +321,23 @@ async def create_observation(
 # --- not seen yet ------------------------------------------------------------------------------
 
 
-def window_start(today: date, school_days: int) -> date:
-    """The first day of the last `school_days` weekdays up to and including today."""
+def window_start(
+    today: date, school_days: int, *, is_school_day: Callable[[date], bool] | None = None
+) -> date:
+    """The first day of the last `school_days` school days up to and including today.
+
+    Without a calendar, Monday to Friday; with the school's, its holidays do not count: after
+    the autumn break a teacher is not told that nobody has been seen for two weeks.
+    """
+    counts = is_school_day or (lambda day: day.weekday() in SCHOOL_WEEKDAYS)
     day = today
-    counted = 1 if day.weekday() in SCHOOL_WEEKDAYS else 0
-    while counted < school_days:
+    counted = 1 if counts(day) else 0
+    # A bound on the walk back, for a calendar without school days.
+    for _ in range(366):
+        if counted >= school_days:
+            break
         day -= timedelta(days=1)
-        if day.weekday() in SCHOOL_WEEKDAYS:
+        if counts(day):
             counted += 1
     return day
 
@@ -349,7 +356,10 @@ async def unseen_pupils(
     school = await session.get(School, teacher.school_id)
     assert school is not None
     days = school.unobserved_days or 10
-    start = window_start(today, days)
+    calendar = await calendar_of(session, school_id=school.id)
+    start = window_start(
+        today, days, is_school_day=calendar.is_school_day if calendar is not None else None
+    )
     since = datetime.combine(start, time.min, tzinfo=ZoneInfo(school.timezone))
     seen = (
         select(ObservationPupil.pupil_id)
@@ -627,6 +637,7 @@ async def search_observations(
     word = word.strip().lstrip("#")
     if viewer_role is not Role.TEACHER or not word or not await _is_teacher(session, viewer_id):
         return []
+    word = folded(word)
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     about_my_pupils = select(ObservationPupil.observation_id).where(
         ObservationPupil.pupil_id.in_(_pupils_taught_by(viewer_id))
@@ -636,7 +647,8 @@ async def search_observations(
             select(Observation)
             .where(
                 Observation.id.in_(about_my_pupils),
-                Observation.text.ilike(f"%{escaped}%", escape="\\"),
+                # The folded copy: "Chloe" finds "Chloé", "ELLA" finds "Ella".
+                Observation.search_text.like(f"%{escaped}%", escape="\\"),
             )
             .order_by(Observation.created_at.desc(), Observation.id.desc())
             .limit(limit)

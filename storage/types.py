@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,3 +40,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def folded(text: str) -> str:
+    """Lower case without accents, single spaces: "Chloé" and "chloe" are the same word.
+
+    Used for names typed after /obs and for search, where a teacher typing on a phone leaves
+    out the accents.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(bare.casefold().split())

@@ -280,3 +280,29 @@ async def test_held_talks_with_their_agreements_are_in_the_timeline(session_fact
         )
         assert theirs is not None
         assert [item.text for item in theirs.items] == ["Samen de planning bijhouden"]
+
+
+def test_holidays_do_not_count_in_the_window():
+    thursday = date(2026, 11, 26)
+    autumn_break = {date(2026, 11, 23), date(2026, 11, 24)}
+
+    def is_school_day(day: date) -> bool:
+        return day.weekday() < 5 and day not in autumn_break
+
+    # Monday and Tuesday were free: five school days back reach Wednesday of last week.
+    assert window_start(thursday, 5, is_school_day=is_school_day) == date(2026, 11, 18)
+
+
+async def test_search_ignores_accents_and_case(session_factory):
+    school = await build_school(session_factory)
+    teacher, sam = school.persons["T1"], school.persons["P1"]
+    async with session_factory() as session, session.begin():
+        await create_observation(
+            session, author_id=teacher, pupil_ids=[sam], text="Sam hielp Chloé met de Überschrift"
+        )
+    async with session_factory() as session:
+        for word in ("chloe", "CHLOÉ", "uberschrift"):
+            found = await search_observations(
+                session, viewer_id=teacher, viewer_role=Role.TEACHER, word=word
+            )
+            assert [item.text for item in found] == ["Sam hielp Chloé met de Überschrift"], word
