@@ -24,6 +24,7 @@ button brings back is checked against them, and again by storage when the note i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection
 from datetime import date
 from typing import Any
@@ -32,7 +33,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, ngettext
@@ -44,6 +45,7 @@ from conversations.media_intake import (
     keep_photo,
     keep_voice,
     kept_or_explained,
+    media_store,
     record_file,
 )
 from handlers.filters import HasRole
@@ -51,6 +53,7 @@ from storage.accounts import Viewer
 from storage.goals import teaches_pupil
 from storage.models import Role
 from storage.observations import (
+    NoteMedia,
     ObservationRefusedError,
     PupilRef,
     create_observation,
@@ -652,3 +655,14 @@ def build_router() -> Router:
         # Commands are left to their own handlers (/annuleer, /help ...).
         router.message.register(re_ask, state, ~F.text.startswith("/"))
     return router
+
+
+async def send_note_media(bot: Bot, chat_id: int, media: NoteMedia, settings: Settings) -> None:
+    """The stored voice message and photo of a note, sent back into the chat."""
+    store = media_store(settings)
+    if media.voice is not None:
+        data = await asyncio.to_thread(store.path_of(media.voice).read_bytes)
+        await bot.send_voice(chat_id, BufferedInputFile(data, filename="notitie.ogg"))
+    if media.photo is not None:
+        data = await asyncio.to_thread(store.path_of(media.photo).read_bytes)
+        await bot.send_photo(chat_id, BufferedInputFile(data, filename="notitie.jpg"))

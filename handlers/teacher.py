@@ -32,6 +32,7 @@ from storage.observations import (
     PupilRef,
     TimelineItem,
     TimelinePage,
+    note_media,
     pupils_matching,
     pupils_named,
     pupils_of_teacher,
@@ -57,6 +58,12 @@ KIND_ICONS = {
     ItemKind.TALK: "🤝",
 }
 FACES = {4: "😀", 3: "🙂", 2: "😐", 1: "😟"}
+
+
+class OpenNoteMedia(CallbackData, prefix="otm"):
+    """Plays a spoken note or shows a note's photo, from the timeline."""
+
+    observation_id: int
 
 
 class TimelineView(CallbackData, prefix="otl"):
@@ -172,7 +179,8 @@ async def timeline_command(
         assert page is not None  # the pupil came from the teacher's own groups
         tags = await _tags(session, viewer, page)
         await message.answer(
-            _render(page, settings, ALL, tag), reply_markup=_keyboard(page, ALL, tag, tags)
+            _render(page, settings, ALL, tag),
+            reply_markup=_keyboard(page, ALL, tag, tags, ZoneInfo(settings.timezone)),
         )
         return
     if not pupils:
@@ -215,12 +223,42 @@ async def timeline_turned(
         try:
             await query.message.edit_text(
                 _render(page, settings, kind, tag),
-                reply_markup=_keyboard(page, kind, tag, await _tags(session, viewer, page)),
+                reply_markup=_keyboard(
+                    page,
+                    kind,
+                    tag,
+                    await _tags(session, viewer, page),
+                    ZoneInfo(settings.timezone),
+                ),
             )
         except TelegramBadRequest as error:
             # Tapping the filter already shown changes nothing; Telegram calls that an error.
             if "not modified" not in str(error):
                 raise
+
+
+async def note_media_opened(
+    query: CallbackQuery,
+    callback_data: OpenNoteMedia,
+    bot: Bot,
+    session: AsyncSession,
+    viewer: Viewer,
+    settings: Settings,
+) -> None:
+    """🎤 / 📷 under the timeline: the note's voice message or photo, for whoever may read it."""
+    assert viewer.person is not None
+    media = await note_media(
+        session,
+        viewer_id=viewer.person.id,
+        viewer_role=Role.TEACHER,
+        observation_id=callback_data.observation_id,
+    )
+    if media is None or (media.voice is None and media.photo is None):
+        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        return
+    await query.answer()
+    assert query.message is not None
+    await observation.send_note_media(bot, query.message.chat.id, media, settings)
 
 
 async def _tags(session: AsyncSession, viewer: Viewer, page: TimelinePage) -> list[str]:
@@ -294,8 +332,13 @@ def _render(page: TimelinePage, settings: Settings, kind: str, tag: str) -> str:
 
 
 def _keyboard(
-    page: TimelinePage, kind: str, tag: str, tags: list[str] | None = None
+    page: TimelinePage,
+    kind: str,
+    tag: str,
+    tags: list[str] | None = None,
+    zone: ZoneInfo | None = None,
 ) -> InlineKeyboardMarkup:
+    zone = zone or ZoneInfo("Europe/Amsterdam")
     tag = tag[:MAX_TAG_IN_BUTTON]
     labels = [
         (ALL, _("Alles")),
@@ -345,6 +388,17 @@ def _keyboard(
             for t in usable
         ]
         rows += [buttons[index : index + 3] for index in range(0, len(buttons), 3)]
+    media = [
+        InlineKeyboardButton(
+            text=("🎤 " if item.details.get("voice") else "📷 ")
+            + item.at.astimezone(zone).strftime("%d-%m"),
+            callback_data=OpenNoteMedia(observation_id=item.id).pack(),
+        )
+        for item in page.items
+        if item.kind == ItemKind.OBSERVATION
+        and (item.details.get("voice") or item.details.get("photo"))
+    ]
+    rows += [media[index : index + 3] for index in range(0, len(media), 3)]
     rows.append(
         [
             InlineKeyboardButton(
@@ -429,6 +483,7 @@ def build_router() -> Router:
     router.message.register(timeline_command, Command("tijdlijn"), teacher)
     router.message.register(search_command, Command("zoek"), teacher)
     router.callback_query.register(timeline_turned, TimelineView.filter(), teacher)
+    router.callback_query.register(note_media_opened, OpenNoteMedia.filter(), teacher)
     router.message.register(class_overview_start, F.text == BUTTON_CLASS, teacher)
     router.message.register(class_overview_start, Command("klas"), teacher)
     router.message.register(group_command, Command("groep"), teacher)

@@ -27,6 +27,7 @@ from storage.models import (
     Goal,
     GroupMembership,
     Guardianship,
+    MediaFile,
     Observation,
     ObservationPupil,
     ObservationTag,
@@ -655,3 +656,33 @@ async def search_observations(
         )
     ).all()
     return await _observation_items(session, observations)
+
+
+@dataclass(frozen=True)
+class NoteMedia:
+    voice: MediaFile | None
+    photo: MediaFile | None
+
+
+async def note_media(
+    session: AsyncSession, *, viewer_id: int, viewer_role: Role, observation_id: int
+) -> NoteMedia | None:
+    """The voice message and photo of a note, for someone who may read that note; else None."""
+    note = await session.get(Observation, observation_id)
+    if note is None or (note.is_private and viewer_role is not Role.TEACHER):
+        return None
+    pupils = (
+        await session.scalars(
+            select(ObservationPupil.pupil_id).where(ObservationPupil.observation_id == note.id)
+        )
+    ).all()
+    for pupil_id in pupils:
+        if await may_see_pupil(
+            session, viewer_id=viewer_id, viewer_role=viewer_role, pupil_id=pupil_id
+        ):
+            break
+    else:
+        return None
+    voice = await session.get(MediaFile, note.voice_file_id) if note.voice_file_id else None
+    photo = await session.get(MediaFile, note.photo_file_id) if note.photo_file_id else None
+    return NoteMedia(voice, photo)

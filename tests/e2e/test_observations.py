@@ -302,6 +302,16 @@ async def test_a_spoken_note_and_a_photo_note(running_bot, telegram, school, ses
     await teacher.send_text("/tijdlijn Noor")
     [shown] = await teacher.wait_for_reply()
     assert "🎤" in shown["text"]
+    # The spoken note is played back from the timeline.
+    [play] = [
+        button["text"]
+        for row in shown["reply_markup"]["inline_keyboard"]
+        for button in row
+        if button["text"].startswith("🎤 ")
+    ]
+    await teacher.press(play, message_id=shown["message_id"])
+    [voice] = await teacher.wait_for_reply()
+    assert voice.get("voice") is not None
 
 
 async def test_a_first_name_two_pupils_share_is_asked_with_buttons(
