@@ -34,7 +34,8 @@ from bot.observability import UpdateLogMiddleware
 from bot.responses import keep_response_models
 from bot.sanitize import CleanInput
 from bot.settings import Settings
-from conversations import evidence_review, parent_summary, prompts, talks
+from conversations import evidence_review, parent_summary, prompts
+from conversations.talks import composers as talk_composers
 from handlers import get_routers
 from scheduler.dispatcher import Composer
 from scheduler.service import ReminderService
@@ -166,9 +167,9 @@ def composers(settings: Settings) -> Mapping[str, Composer]:
     # The parents' summary reads the shared photos from this app's media folder.
     return {
         **prompts.COMPOSERS,
-        **talks.COMPOSERS,
+        **talk_composers.COMPOSERS,
         # The teacher's brief shows the photos the pupil chose, from this app's media folder.
-        KIND_BRIEF: partial(talks.compose_brief, settings=settings),
+        KIND_BRIEF: partial(talk_composers.compose_brief, settings=settings),
         **parent_summary.composers_for(settings),
         **evidence_review.COMPOSERS,
     }

@@ -1,6 +1,6 @@
 """`/gesprek`: a teacher's talks (plan, open, move, cancel, wrap up); a pupil's or parent's own.
 
-The dialogues live in `conversations/talks.py`; this router is their entry point and
+The dialogues live in `conversations/talks/`; this router is their entry point and
 includes their router, so `handlers/__init__.py` needs one line for all of it.
 """
 
@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
 from bot.keyboards import main_menu
-from conversations import talks
 from conversations.calendar import Clock
+from conversations.talks import build_router as talk_dialogues
+from conversations.talks.planning import begin_planning, teacher_list
+from conversations.talks.preparation import own_list
 from handlers.filters import HasRole
 from storage.accounts import Viewer
 from storage.models import Role
@@ -35,9 +37,9 @@ async def teacher_talks(
     """/gesprek: the list with "Nieuw gesprek"; /gesprek Sam plans a talk with Sam."""
     name = (command.args or "").strip()
     if name:
-        await talks.begin_planning(bot, message.chat.id, state, session, viewer, clock, name)
+        await begin_planning(bot, message.chat.id, state, session, viewer, clock, name)
         return
-    text, keyboard = await talks.teacher_list(session, viewer, clock)
+    text, keyboard = await teacher_list(session, viewer, clock)
     await message.answer(text, reply_markup=keyboard)
 
 
@@ -45,7 +47,7 @@ async def own_talks(
     message: Message, session: AsyncSession, viewer: Viewer, clock: Clock | None = None
 ) -> None:
     """A pupil's own talks, or a parent's (those they take part in)."""
-    text, keyboard = await talks.own_list(session, viewer, clock)
+    text, keyboard = await own_list(session, viewer, clock)
     await message.answer(text, reply_markup=keyboard or main_menu(viewer))
 
 
@@ -61,5 +63,5 @@ def build_router() -> Router:
     router.message.register(teacher_talks, Command(*COMMANDS), HasRole(Role.TEACHER))
     router.message.register(own_talks, Command(*COMMANDS), HasRole(Role.PUPIL, Role.PARENT))
     router.message.register(not_for_you, Command(*COMMANDS))
-    router.include_router(talks.build_router())
+    router.include_router(talk_dialogues())
     return router

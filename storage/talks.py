@@ -53,7 +53,7 @@ from storage.observations import may_see_pupil
 from storage.reminders import cancel_pending, schedule_reminder
 from storage.schooltime import SchoolCalendar, calendar_of
 
-# Reminder kinds the talks create; conversations/talks.py has a composer for each.
+# Reminder kinds the talks create; conversations/talks/composers.py has a composer for each.
 KIND_INVITATION = "talk_invitation"
 KIND_REMINDER = "talk_reminder"
 KIND_PREPARATION = "talk_preparation"

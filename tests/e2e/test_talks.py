@@ -11,15 +11,8 @@ from babel.dates import format_skeleton
 from sqlalchemy import select
 
 from conversations.media_intake import media_store
-from conversations.talks import (
-    COMPOSERS,
-    TalkCancel,
-    TalkOpen,
-    TalkPrepare,
-    TalkPupil,
-    TalkRecord,
-    compose_brief,
-)
+from conversations.talks.common import TalkCancel, TalkOpen, TalkPrepare, TalkPupil, TalkRecord
+from conversations.talks.composers import COMPOSERS, compose_brief
 from storage.accounts import recipient
 from storage.evidence import NewEvidence, create_evidence
 from storage.models import (

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from conversations.talks import MomentError, TypedMoment, parse_moment
+from conversations.talks.moments import MomentError, TypedMoment, parse_moment
 from storage.models import (
     ChosenBy,
     Evidence,
