@@ -51,6 +51,7 @@ BY_ROLE: dict[Role, tuple[tuple[str, LazyProxy], ...]] = {
         ("zoek", __("Zoek in je notities")),
         ("klas", __("Waar staat je groep?")),
         ("niveau", __("Geef een leerling een niveau")),
+        ("voorbereiden", __("Doelen en activiteiten klaarzetten voor een periode")),
         ("groep", __("Kies je groep")),
         ("gesprek", __("Gesprekken plannen en afronden")),
     ),

@@ -64,6 +64,7 @@ BUTTON_NOTE = __("📝 Notitie")
 BUTTON_UNSEEN = __("👀 Nog niet gezien")
 BUTTON_TIMELINE = __("🔎 Zoeken")
 BUTTON_CLASS = __("📊 Klas")
+BUTTON_PREPARE = __("🎯 Doelen klaarzetten")
 BUTTON_PORTFOLIO = __("🗂 Portfolio")
 # parents
 BUTTON_SUMMARY = __("📬 Overzicht")
@@ -83,7 +84,7 @@ def main_menu(viewer: Viewer) -> ReplyKeyboardMarkup | None:
         Role.TEACHER: [
             [BUTTON_NOTE, BUTTON_UNSEEN],
             [BUTTON_MY_GROUPS, BUTTON_TIMELINE],
-            [BUTTON_CLASS],
+            [BUTTON_CLASS, BUTTON_PREPARE],
         ],
         Role.PARENT: [[BUTTON_SUMMARY, BUTTON_MY_CHILDREN], [BUTTON_PARENT_SETTINGS]],
         Role.ADMIN: [[BUTTON_SCHOOL]],

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # on the webhook port). Unset: none. Loopback by default: metrics are not for the world.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
+    # The longest video (also a round video message) a pupil may keep as evidence, in seconds.
+    max_video_seconds: int = Field(default=120, ge=1, le=3600)
     # How long a reminder claimed by a worker that went silent stays claimed before another
     # replica may take it over.
     reminder_lease_seconds: float = Field(default=120.0, gt=0)

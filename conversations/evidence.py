@@ -1,9 +1,9 @@
-"""Keeping work in the portfolio: a pupil sends a photo, album, file or voice message outside
-any dialogue, and tags it in a few taps on one card message.
+"""Keeping work in the portfolio: a pupil sends a photo, album, file, voice message, video or
+round video message outside any dialogue, and tags it in a few taps on one card message.
 
 ```mermaid
 stateDiagram-v2
-    [*] --> goals: photo, album, image or PDF as a file, voice message
+    [*] --> goals: photo, album, image or PDF as a file, voice message, video
     goals --> goals: an album's next photo (added, the card counts it), a goal ticked
     goals --> caption: "Verder" (with goals ticked) or "Geen doel"
     goals --> place: the same, when the pupil wrote a caption with the file
@@ -17,6 +17,10 @@ stateDiagram-v2
 Nothing is written to the database until the last tap; the files are already in the media
 store (content-addressed) and only described in the FSM data, so `/annuleer` keeps no rows and
 a restart resumes at the same step with every file. Files without rows are swept later.
+
+Videos (also round video messages, and videos sent as a file) are checked against
+`Settings.max_video_seconds` and Telegram's 20 MB download limit before anything is kept, and
+cleaned of their metadata (`storage.file_metadata`); Telegram's thumbnail becomes the item's.
 
 Albums: Telegram sends each photo of an album as its own update with one `media_group_id`,
 and event isolation hands them to us one by one. The first photo starts the dialogue; the
@@ -45,10 +49,15 @@ from conversations.calendar import Clock, school_today
 from conversations.media_intake import (
     file_from_data,
     image_from_data,
+    is_video_document,
     keep_document,
     keep_photo,
+    keep_video,
+    keep_video_document,
+    keep_video_note,
     keep_voice,
     kept_or_explained,
+    video_from_data,
 )
 from handlers.filters import HasRole
 from storage.accounts import Viewer
@@ -60,6 +69,7 @@ from storage.evidence import (
     set_goals,
 )
 from storage.goals import chosen_goals, pupil_context
+from storage.media import StoredFile, StoredImage, StoredVideo
 from storage.models import Approval, EvidenceKind, Role, School
 from storage.week_plans import monday_of, week_goal_ids
 
@@ -69,7 +79,7 @@ NO_GOAL = 0
 
 # Typed text that is not a command: "/doelen" in the middle of a step is a command.
 TYPED = F.text & ~F.text.startswith("/")
-SENT_WORK = F.photo | F.document | F.voice
+SENT_WORK = F.photo | F.document | F.voice | F.video | F.video_note
 
 
 class Tagging(StatesGroup):
@@ -132,10 +142,13 @@ def sharing_line(shared: bool, approval: Approval) -> str:
 
 
 def _what(data: dict[str, Any]) -> str:
-    """ "je foto", "je 3 foto's", "je bestand", "je spraakbericht": the card's subject."""
+    """ "je foto", "je 3 foto's", "je bestand", "je spraakbericht", "je video": the card's
+    subject."""
     files = data["files"]
     if data["kind"] == EvidenceKind.VOICE:
         return _("je spraakbericht")
+    if data["kind"] == EvidenceKind.VIDEO:
+        return ngettext("je video", "je {count} video's", len(files)).format(count=len(files))
     if data["kind"] == EvidenceKind.DOCUMENT:
         return ngettext("je bestand", "je {count} bestanden", len(files)).format(count=len(files))
     return ngettext("je foto", "je {count} foto's", len(files)).format(count=len(files))
@@ -239,17 +252,36 @@ async def _keep(message: Message, bot: Bot, settings: Settings) -> dict[str, Any
         return {"image": True, "stored": await keep_photo(bot, message.photo, settings)}
     if message.voice is not None:
         return {"image": False, "stored": await keep_voice(bot, message.voice, settings)}
+    if message.video is not None:
+        stored = await keep_video(bot, message.video, settings)
+        return {"image": False, "video": True, "stored": stored, "name": message.video.file_name}
+    if message.video_note is not None:
+        stored = await keep_video_note(bot, message.video_note, settings)
+        return {"image": False, "video": True, "stored": stored}
     assert message.document is not None
+    if is_video_document(message.document):
+        stored = await keep_video_document(bot, message.document, settings)
+        return {"image": False, "video": True, "stored": stored, "name": message.document.file_name}
     is_image, stored = await keep_document(bot, message.document, settings)
     return {"image": is_image, "stored": stored, "name": message.document.file_name}
 
 
-def _kind(files: list[dict[str, Any]], message: Message) -> EvidenceKind:
-    if message.voice is not None:
+def _kind(files: list[dict[str, Any]], message: Message | None = None) -> EvidenceKind:
+    if message is not None and message.voice is not None:
         return EvidenceKind.VOICE
     if all(entry["image"] for entry in files):
         return EvidenceKind.PHOTO
-    return EvidenceKind.DOCUMENT
+    if all(entry.get("video") for entry in files):
+        return EvidenceKind.VIDEO
+    return EvidenceKind.DOCUMENT  # an album of photos and videos, or files of several kinds
+
+
+def _stored(entry: dict[str, Any]) -> StoredImage | StoredVideo | StoredFile:
+    if entry["image"]:
+        return image_from_data(entry["stored"])
+    if entry.get("video"):
+        return video_from_data(entry["stored"])
+    return file_from_data(entry["stored"])
 
 
 def _caption_of(message: Message) -> str | None:
@@ -266,7 +298,8 @@ async def work_sent(
     settings: Settings,
     clock: Clock | None = None,
 ) -> None:
-    """A photo, file or voice message outside any dialogue: keep the file, ask about it."""
+    """A photo, file, voice message or video outside any dialogue: keep the file, ask about
+    it."""
     assert viewer.person is not None
     entry = await kept_or_explained(message, _keep(message, bot, settings))
     if entry is None:
@@ -302,7 +335,7 @@ async def more_sent(message: Message, bot: Bot, state: FSMContext, settings: Set
     if entry is None:
         return
     files = [*data["files"], entry]
-    kind = EvidenceKind.PHOTO if all(f["image"] for f in files) else EvidenceKind.DOCUMENT
+    kind = _kind(files)
     await state.update_data(
         files=files, kind=kind.value, caption=data.get("caption") or _caption_of(message)
     )
@@ -449,10 +482,7 @@ async def sharing_chosen(
         new=NewEvidence(
             pupil_id=viewer.person.id,
             kind=EvidenceKind(data["kind"]),
-            files=[
-                image_from_data(f["stored"]) if f["image"] else file_from_data(f["stored"])
-                for f in data["files"]
-            ],
+            files=[_stored(f) for f in data["files"]],
             goal_ids=data.get("goal_ids", []),
             caption=data.get("caption"),
             outside_school=bool(data.get("outside_school")),

@@ -55,12 +55,11 @@ from bot.keyboards import button, shorten
 from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.calendar import Clock
-from conversations.media_intake import media_store
+from conversations.media_intake import is_image_file, media_store, send_kept_file
 from conversations.parent_summary import FEEDBACK_NOTICE
 from handlers.filters import HasRole
 from storage.accounts import Recipient, Viewer, recipient
 from storage.evidence import (
-    EvidenceFileView,
     EvidenceRefusedError,
     ReviewItem,
     ReviewPage,
@@ -71,8 +70,7 @@ from storage.evidence import (
     review_page,
     review_position,
 )
-from storage.media import EXTENSIONS
-from storage.models import Approval, EvidenceKind, MediaKind, Role
+from storage.models import Approval, EvidenceKind, Role
 from storage.reminders import DueReminder, previous_notice, schedule_reminder
 
 log = logging.getLogger(__name__)
@@ -209,9 +207,11 @@ def card_keyboard(page: ReviewPage) -> InlineKeyboardMarkup:
         ]
     )
     if item.files:
-        label = {EvidenceKind.PHOTO: _("📷 Bekijk"), EvidenceKind.VOICE: _("🎤 Luister")}.get(
-            item.kind, _("📎 Open")
-        )
+        label = {
+            EvidenceKind.PHOTO: _("📷 Bekijk"),
+            EvidenceKind.VOICE: _("🎤 Luister"),
+            EvidenceKind.VIDEO: _("🎬 Bekijk"),
+        }.get(item.kind, _("📎 Open"))
         rows.append([button(label, ReviewLook(evidence_id=item.id))])
     paging = []
     if offset > 0:
@@ -333,7 +333,7 @@ async def look(
     viewer: Viewer,
     settings: Settings,
 ) -> None:
-    """The item's files at full size (or the document, the voice message)."""
+    """The item's files at full size (or the document, the voice message, the video)."""
     assert viewer.person is not None and isinstance(query.message, Message)
     entry = await review_item(
         session, teacher_id=viewer.person.id, evidence_id=callback_data.evidence_id
@@ -352,7 +352,7 @@ async def look(
         return
     await query.answer()
     chat_id = query.message.chat.id
-    if len(contents) > 1 and all(_is_image(file) for file, _data in contents):
+    if len(contents) > 1 and all(is_image_file(file) for file, _data in contents):
         await bot.send_media_group(
             chat_id,
             [
@@ -362,17 +362,7 @@ async def look(
         )
         return
     for file, data in contents:
-        if _is_image(file):
-            await bot.send_photo(chat_id, BufferedInputFile(data, "werk.jpg"))
-        elif file.kind is MediaKind.VOICE:
-            await bot.send_voice(chat_id, BufferedInputFile(data, "bericht.ogg"))
-        else:
-            name = file.original_name or "bestand." + EXTENSIONS.get(file.mime_type, "bin")
-            await bot.send_document(chat_id, BufferedInputFile(data, name))
-
-
-def _is_image(file: EvidenceFileView) -> bool:
-    return file.kind in {MediaKind.IMAGE, MediaKind.THUMBNAIL}
+        await send_kept_file(bot, chat_id, file, data)
 
 
 async def decided(

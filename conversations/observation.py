@@ -50,7 +50,6 @@ from conversations.media_intake import (
 )
 from handlers.filters import HasRole
 from storage.accounts import Viewer
-from storage.goals import teaches_pupil
 from storage.models import Role
 from storage.observations import (
     NoteMedia,
@@ -66,6 +65,7 @@ from storage.observations import (
     unseen_pupils,
 )
 from storage.overview import active_group_id
+from storage.policy import teaches_pupil
 
 PUPILS_PER_PAGE = 8
 MAX_GOAL_BUTTONS = 8

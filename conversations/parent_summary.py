@@ -5,8 +5,9 @@ Friday reminder (`compose_parent_summary`, called by the reminder dispatcher ins
 parent's locale) and `/overzicht` (sent right away) both use it, so what a parent gets on
 Friday and on request is the same. Its parts: the text (goals worked on and how often, effort
 and wellbeing in words, levels, the teacher's shareable notes, upcoming talks, one question
-to ask the child tonight), the photos the child shared (an album, at most 10), and the
-progress picture. The storage layer decides what a parent may see (`storage.summaries`).
+to ask the child tonight), the photos the child shared (an album, at most 10), the videos
+the child shared (each its own message, a round one round, at most three), and the progress
+picture. The storage layer decides what a parent may see (`storage.summaries`).
 
 ```mermaid
 stateDiagram-v2
@@ -25,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,7 +35,15 @@ from aiogram import Bot, F, Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.methods import SendMediaGroup, SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods import (
+    SendDocument,
+    SendMediaGroup,
+    SendMessage,
+    SendPhoto,
+    SendVideo,
+    SendVideoNote,
+    TelegramMethod,
+)
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -50,10 +59,12 @@ from bot.keyboards import button, edit_card, shorten
 from bot.settings import Settings, load_settings
 from bot.texts import fill
 from conversations.calendar import Clock
+from conversations.media_intake import is_round_video
 from conversations.progress_picture import draw_progress, picture_texts
 from handlers.filters import HasRole
 from storage.accounts import Recipient, Viewer, recipient, teachers_to_notify
-from storage.media import relative_path_for
+from storage.evidence import videos_for_parent
+from storage.media import EXTENSIONS, relative_path_for
 from storage.models import FeedbackTarget, Role
 from storage.parents import (
     PLAN_FEEDBACK_MOMENTS,
@@ -192,8 +203,9 @@ def question_for_tonight(week: ChildWeek) -> str:
     return fill(_("Vraag {name} vanavond eens: wat was het leukste van deze week?"), name=name)
 
 
-def summary_text(week: ChildWeek, now: datetime) -> str:
-    """The text part of the summary, in the current locale, as HTML."""
+def summary_text(week: ChildWeek, now: datetime, *, videos: int = 0) -> str:
+    """The text part of the summary, in the current locale, as HTML; `videos` is how many of
+    the shared items come along as videos (they are not "other shared work")."""
     locale = current_locale()
     name = week.first_name
     zone = ZoneInfo(week.school_timezone)
@@ -252,16 +264,17 @@ def summary_text(week: ChildWeek, now: datetime) -> str:
             fill(_("{teacher} schreef:"), teacher=note.author_name or _("De leerkracht")),
             fill("<i>{text}</i>", text=shorten(note.text, MAX_NOTE)),
         ]
-    if week.photos:
+    if week.photos or videos:
         lines += [
             "",
             fill(_("📷 {name} deelde deze week werk met je (hieronder)."), name=name),
         ]
-    if week.other_shared:
+    other_shared = week.other_shared - videos
+    if other_shared > 0:
         lines.append(
             fill(
                 _("📎 Er is ook ander gedeeld werk: {count}. Vraag {name} het je te laten zien."),
-                count=week.other_shared,
+                count=other_shared,
                 name=name,
             )
         )
@@ -309,6 +322,67 @@ async def _read_photos(week: ChildWeek, media_dir: Path) -> list[tuple[bytes, st
     return photos
 
 
+def _week_window(week: ChildWeek) -> tuple[datetime, datetime]:
+    """The week as moments: from Monday 0:00 to the next Monday 0:00 at the school."""
+    zone = ZoneInfo(week.school_timezone)
+    since = datetime.combine(week.week_start, time(0), tzinfo=zone).astimezone(UTC)
+    until = datetime.combine(week.week_end + timedelta(days=1), time(0), tzinfo=zone)
+    return since, until.astimezone(UTC)
+
+
+async def _video_messages(
+    session: AsyncSession, week: ChildWeek, *, parent_id: int, chat_id: int, media_dir: Path
+) -> list[TelegramMethod[Any]]:
+    """The videos the child shared this week, each as its own message (a round one round)."""
+    since, until = _week_window(week)
+    methods: list[TelegramMethod[Any]] = []
+    for video in await videos_for_parent(
+        session, parent_id=parent_id, pupil_id=week.pupil_id, since=since, until=until
+    ):
+        path = media_dir / relative_path_for(video.file.sha256, video.file.mime_type)
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except OSError:
+            log.warning("shared video %s of evidence %s is missing", path.name, video.evidence_id)
+            continue
+        if is_round_video(video.file):
+            # A round video message carries no caption.
+            methods.append(
+                SendVideoNote(
+                    chat_id=chat_id,
+                    video_note=BufferedInputFile(data, "rondje.mp4"),
+                    duration=video.file.duration_seconds,
+                    length=video.file.width,
+                )
+            )
+            continue
+        caption = shorten(video.caption, MAX_CAPTION) if video.caption else None
+        if video.goals:
+            caption = "\n".join(filter(None, [caption, "🎯 " + shorten(video.goals[0], 120)]))
+        caption_html = fill("{caption}", caption=caption) if caption else None
+        if video.file.mime_type == "video/mp4":
+            methods.append(
+                SendVideo(
+                    chat_id=chat_id,
+                    video=BufferedInputFile(data, "video.mp4"),
+                    duration=video.file.duration_seconds,
+                    width=video.file.width,
+                    height=video.file.height,
+                    supports_streaming=True,
+                    caption=caption_html,
+                )
+            )
+        else:
+            # Telegram plays MP4 only; a MOV or WebM arrives as a file to open.
+            name = "video." + EXTENSIONS.get(video.file.mime_type, "bin")
+            methods.append(
+                SendDocument(
+                    chat_id=chat_id, document=BufferedInputFile(data, name), caption=caption_html
+                )
+            )
+    return methods
+
+
 async def summary_messages(
     session: AsyncSession,
     *,
@@ -328,8 +402,11 @@ async def summary_messages(
         return []
     targets = await feedback_targets(session, parent_id=parent_id, pupil_id=pupil_id)
     keyboard = _feedback_keyboard(week, bool(targets))
+    videos = await _video_messages(
+        session, week, parent_id=parent_id, chat_id=chat_id, media_dir=media_dir
+    )
     methods: list[TelegramMethod[Any]] = [
-        SendMessage(chat_id=chat_id, text=summary_text(week, now))
+        SendMessage(chat_id=chat_id, text=summary_text(week, now, videos=len(videos)))
     ]
     photos = await _read_photos(week, media_dir)
     if len(photos) == 1:
@@ -354,6 +431,7 @@ async def summary_messages(
                 ],
             )
         )
+    methods += videos
     if week.levels:
         texts = picture_texts(week.first_name, week.period_name)
         picture = await asyncio.to_thread(draw_progress, week.levels, texts)

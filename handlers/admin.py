@@ -37,6 +37,8 @@ from storage.privacy import (
     ACTION_GOALS_IMPORT,
     ACTION_INVITE,
     ACTION_PEOPLE_IMPORT,
+    ACTION_PERIOD_CREATE,
+    ACTION_PERIOD_GOAL,
     AuditEntry,
     PupilMatch,
     collect_pupil_data,
@@ -246,6 +248,8 @@ def _action(entry: AuditEntry) -> str:
         ACTION_PEOPLE_IMPORT: _("leerlingen en ouders ingelezen"),
         ACTION_GOALS_IMPORT: _("doelen ingelezen"),
         ACTION_INVITE: _("nieuwe code"),
+        ACTION_PERIOD_CREATE: _("nieuwe periode"),
+        ACTION_PERIOD_GOAL: _("doel van een periode klaargezet"),
     }
     if entry.action in labels:
         return labels[entry.action]

@@ -59,6 +59,7 @@ def help_text(viewer: Viewer) -> str:
             _("/werk – werk van je leerlingen: tops & tips, en delen met ouders goedkeuren"),
             _("/klas – je groep in één overzicht: niveaus, reflecties, welbevinden"),
             _("/niveau naam – geef een leerling een niveau op een doel"),
+            _("/voorbereiden – zet doelen en activiteiten klaar voor een periode"),
             _("/groep – kies welke groep je ziet (als je er meer hebt)"),
             _("/gesprek – plan een gesprek, verzet het of leg afspraken vast"),
         ]

@@ -3,8 +3,8 @@ newest first, with paging, a filter per goal, and the item's actions (show the f
 with parents or not, caption, goals, delete).
 
 A text card with a "Bekijk" button rather than a photo message edited with
-`edit_message_media`: documents and voice messages page the same way, and a card never has to
-change type. Every id in a button is checked against the pupil in storage.
+`edit_message_media`: documents, voice messages and videos page the same way, and a card
+never has to change type. Every id in a button is checked against the pupil in storage.
 """
 
 from __future__ import annotations
@@ -33,11 +33,10 @@ from bot.keyboards import BUTTON_PORTFOLIO, button
 from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.evidence import EditEvidence, ShowEvidence, sharing_line
-from conversations.media_intake import media_store
+from conversations.media_intake import is_image_file, media_store, send_kept_file
 from handlers.filters import HasRole
 from storage.accounts import Viewer
 from storage.evidence import (
-    EvidenceFileView,
     EvidenceView,
     delete_evidence,
     evidence_goals,
@@ -46,9 +45,8 @@ from storage.evidence import (
     evidence_position,
     set_sharing,
 )
-from storage.media import EXTENSIONS
 from storage.media_files import delete_media_if_unused
-from storage.models import Approval, EvidenceKind, MediaKind, Role
+from storage.models import Approval, EvidenceKind, Role
 
 ALL_GOALS = 0
 
@@ -126,9 +124,11 @@ def _item_keyboard(
     if paging:
         rows.append(paging)
     if item.files:
-        label = {EvidenceKind.PHOTO: _("📷 Bekijk"), EvidenceKind.VOICE: _("🎤 Luister")}.get(
-            item.kind, _("📎 Open")
-        )
+        label = {
+            EvidenceKind.PHOTO: _("📷 Bekijk"),
+            EvidenceKind.VOICE: _("🎤 Luister"),
+            EvidenceKind.VIDEO: _("🎬 Bekijk"),
+        }.get(item.kind, _("📎 Open"))
         rows.append([button(label, Look(evidence_id=item.id))])
     share = ToggleShare(evidence_id=item.id, offset=offset, goal_id=goal_id)
     rows.append(
@@ -365,7 +365,7 @@ async def look(
         return
     await query.answer()
     chat_id = query.message.chat.id
-    if len(contents) > 1 and all(_is_image(file) for file, _data in contents):
+    if len(contents) > 1 and all(is_image_file(file) for file, _data in contents):
         await bot.send_media_group(
             chat_id,
             [
@@ -375,21 +375,7 @@ async def look(
         )
         return
     for file, data in contents:
-        await _send_file(bot, chat_id, file, data)
-
-
-def _is_image(file: EvidenceFileView) -> bool:
-    return file.kind in {MediaKind.IMAGE, MediaKind.THUMBNAIL}
-
-
-async def _send_file(bot: Bot, chat_id: int, file: EvidenceFileView, data: bytes) -> None:
-    if _is_image(file):
-        await bot.send_photo(chat_id, BufferedInputFile(data, "werk.jpg"))
-    elif file.kind is MediaKind.VOICE:
-        await bot.send_voice(chat_id, BufferedInputFile(data, "bericht.ogg"))
-    else:
-        name = file.original_name or "bestand." + EXTENSIONS.get(file.mime_type, "bin")
-        await bot.send_document(chat_id, BufferedInputFile(data, name))
+        await send_kept_file(bot, chat_id, file, data)
 
 
 def build_router() -> Router:

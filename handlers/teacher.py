@@ -1,5 +1,6 @@
 """A teacher's entry points: notes, who was not seen lately, a pupil's timeline, search, the
-class overview (`/klas`), the active group (`/groep`) and giving a level (`/niveau`).
+class overview (`/klas`), the active group (`/groep`), giving a level (`/niveau`) and
+preparing a period's goals and activities (`/voorbereiden`).
 
 The note dialogue itself lives in `conversations/observation.py`; the timeline is a paged,
 filtered view without dialogue state: everything it needs rides in the button, and storage
@@ -19,10 +20,17 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
-from bot.keyboards import BUTTON_CLASS, BUTTON_NOTE, BUTTON_TIMELINE, BUTTON_UNSEEN, main_menu
+from bot.keyboards import (
+    BUTTON_CLASS,
+    BUTTON_NOTE,
+    BUTTON_PREPARE,
+    BUTTON_TIMELINE,
+    BUTTON_UNSEEN,
+    main_menu,
+)
 from bot.settings import Settings
 from bot.texts import bold, fill
-from conversations import assessment, class_overview, observation
+from conversations import assessment, class_overview, observation, period_goals
 from conversations.calendar import Clock
 from handlers.filters import HasRole
 from storage.accounts import Viewer
@@ -488,6 +496,8 @@ def build_router() -> Router:
     router.message.register(class_overview_start, Command("klas"), teacher)
     router.message.register(group_command, Command("groep"), teacher)
     router.message.register(assessment.level_command, Command("niveau"), teacher)
+    router.message.register(period_goals.start, F.text == BUTTON_PREPARE, teacher)
+    router.message.register(period_goals.start, Command("voorbereiden"), teacher)
     router.callback_query.register(
         class_overview.choose_group_tapped, class_overview.ChooseGroup.filter(), teacher
     )
@@ -502,8 +512,20 @@ def build_router() -> Router:
     )
     router.message.register(
         not_for_you,
-        Command("obs", "notitie", "nietgezien", "tijdlijn", "zoek", "klas", "groep", "niveau"),
+        Command(
+            "obs",
+            "notitie",
+            "nietgezien",
+            "tijdlijn",
+            "zoek",
+            "klas",
+            "groep",
+            "niveau",
+            "voorbereiden",
+        ),
     )
     # Giving a level: its buttons and its one dialogue step (the optional note).
     router.include_router(assessment.build_router())
+    # Preparing a period: its buttons and its one typing step (activity names).
+    router.include_router(period_goals.build_router())
     return router

@@ -46,6 +46,7 @@ from aiogram.methods import (
     SendMessage,
     SendPhoto,
     SendVideo,
+    SendVideoNote,
     SendVoice,
     SetChatMenuButton,
     SetMyCommands,
@@ -73,6 +74,7 @@ from .media import (
     folder_for,
     new_file_id,
     photo_sizes,
+    thumbnail_jpeg,
     unique_id_for,
 )
 from .params import (
@@ -96,8 +98,18 @@ NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly the "
     "same as a current content and reply markup of the message"
 )
-CONTENT_KEYS = ("text", "entities", "photo", "document", "voice", "video", "audio", "caption")
-MEDIA_KEYS = ("photo", "document", "voice", "video", "audio", "animation")
+CONTENT_KEYS = (
+    "text",
+    "entities",
+    "photo",
+    "document",
+    "voice",
+    "video",
+    "video_note",
+    "audio",
+    "caption",
+)
+MEDIA_KEYS = ("photo", "document", "voice", "video", "video_note", "audio", "animation")
 _MARKUP_TYPES: dict[str, type[Any]] = {
     "inline_keyboard": InlineKeyboardMarkup,
     "keyboard": ReplyKeyboardMarkup,
@@ -136,6 +148,8 @@ def store_media(
             extension = candidate
     elif kind == "voice":
         extension = "oga"
+    elif kind in {"video", "video_note"}:
+        extension = "mp4"
     if mime_type in {None, "", "application/octet-stream"} and file_name:
         mime_type = mimetypes.guess_type(file_name)[0] or mime_type
     stored = StoredFile(
@@ -192,6 +206,32 @@ async def store_photo(state: BotState, data: bytes, max_pixels: int) -> list[dic
         stored.media = result
         state.store_file(stored)
     return result
+
+
+async def store_thumbnail(state: BotState, data: bytes, max_pixels: int) -> dict[str, Any]:
+    """A video's (or file's) thumbnail: a small JPEG the bot can download, as a PhotoSize."""
+    try:
+        jpeg, width, height = await asyncio.to_thread(thumbnail_jpeg, data, max_pixels)
+    except MediaError as exc:
+        raise ApiError(400, str(exc)) from exc
+    stored = StoredFile(
+        file_id=new_file_id("thumbnail"),
+        file_unique_id=unique_id_for(jpeg),
+        data=jpeg,
+        file_path=state.next_file_path("thumbnails", "jpg"),
+        kind="thumbnail",
+        mime_type="image/jpeg",
+    )
+    size = {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "file_size": stored.size,
+        "width": width,
+        "height": height,
+    }
+    stored.media = size
+    state.store_file(stored)
+    return size
 
 
 class BotApi:
@@ -652,6 +692,25 @@ class BotApi:
         for key in ("width", "height", "duration"):
             video.setdefault(key, 0)
         return await self._send_media(state, model, {"video": video})
+
+    async def m_sendvideonote(
+        self, state: BotState, model: SendVideoNote, uploads: dict[str, Upload]
+    ) -> Any:
+        self.chat(state, model.chat_id)
+        note = self.file_from(
+            state,
+            "video_note",
+            model.video_note,
+            uploads,
+            duration=model.duration or 0,
+            length=model.length or 0,
+        )
+        for key in ("duration", "length"):
+            note.setdefault(key, 0)
+        # A round video message has neither a name nor a MIME type in the Bot API.
+        note.pop("file_name", None)
+        note.pop("mime_type", None)
+        return await self._send_media(state, model, {"video_note": note})
 
     async def m_sendaudio(
         self, state: BotState, model: SendAudio, uploads: dict[str, Upload]

@@ -40,7 +40,9 @@ def _text_of(message: dict[str, Any]) -> str:
     text = message.get("text") or message.get("caption")
     if text is not None:
         return repr(text[:80])
-    kinds = [k for k in ("photo", "document", "voice", "video", "audio") if k in message]
+    kinds = [
+        k for k in ("photo", "document", "voice", "video", "video_note", "audio") if k in message
+    ]
     return f"<{kinds[0] if kinds else 'message'}>"
 
 
@@ -386,6 +388,61 @@ class SandboxUser:
     ) -> dict[str, Any]:
         body = {"voice": base64.b64encode(data).decode("ascii"), "duration": duration}
         return (await self._send({**body, "chat_id": chat_id}))[0]
+
+    async def send_video(
+        self,
+        data: bytes,
+        duration: int,
+        *,
+        width: int = 320,
+        height: int = 240,
+        file_name: str | None = None,
+        mime_type: str = "video/mp4",
+        thumbnail: bytes | None = None,
+        caption: str | None = None,
+        chat_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A video as the Telegram app sends one; ``thumbnail`` (any picture) stands in for
+        the still Telegram cuts from the video."""
+        body: dict[str, Any] = {
+            "video": "attach://video",
+            "duration": duration,
+            "width": width,
+            "height": height,
+            "mime_type": mime_type,
+            "chat_id": chat_id,
+        }
+        files = {"video": (file_name or "video.mp4", data, mime_type)}
+        if file_name is not None:
+            body["file_name"] = file_name
+        if caption is not None:
+            body["caption"] = caption
+        if thumbnail is not None:
+            body["thumbnail"] = "attach://thumbnail"
+            files["thumbnail"] = ("thumbnail.jpg", thumbnail, "image/jpeg")
+        return (await self._send(body, files))[0]
+
+    async def send_video_note(
+        self,
+        data: bytes,
+        duration: int,
+        *,
+        length: int = 240,
+        thumbnail: bytes | None = None,
+        chat_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A round video message (square video, at most a minute in the real app)."""
+        body: dict[str, Any] = {
+            "video_note": "attach://video_note",
+            "duration": duration,
+            "length": length,
+            "chat_id": chat_id,
+        }
+        files = {"video_note": ("video_note.mp4", data, "video/mp4")}
+        if thumbnail is not None:
+            body["thumbnail"] = "attach://thumbnail"
+            files["thumbnail"] = ("thumbnail.jpg", thumbnail, "image/jpeg")
+        return (await self._send(body, files))[0]
 
     async def _press(self, body: dict[str, Any], chat_id: int | None) -> dict[str, Any]:
         chat = self._chat(chat_id)

@@ -31,8 +31,12 @@ client wants to tell apart). ``{token}`` is the bot token whose state is meant.
 
 **Sending** (``POST messages``): a JSON object ``{"user_id", "chat_id"?, "reply_to_message_id"?}``
 plus exactly one of ``"text"``; ``"photo"`` (+``"caption"``); ``"document"`` (+``"file_name"``,
-``"mime_type"``, ``"caption"``); ``"voice"`` (+``"duration"``); ``"album"``: a list of
-``{"type": "photo"|"document", "media", "caption"?, "file_name"?, "mime_type"?}``. Binary values
+``"mime_type"``, ``"caption"``); ``"voice"`` (+``"duration"``); ``"video"`` (+``"duration"``,
+``"width"``, ``"height"``, ``"file_name"``, ``"mime_type"``, ``"thumbnail"``, ``"caption"``);
+``"video_note"`` (+``"duration"``, ``"length"``, ``"thumbnail"``); ``"album"``: a list of
+``{"type": "photo"|"document", "media", "caption"?, "file_name"?, "mime_type"?}``. A video's
+``"thumbnail"`` is a still picture standing in for the one Telegram cuts from the video (the
+sandbox cannot decode video); it is stored as a small JPEG the bot can download. Binary values
 are base64 strings, or ``"attach://<part>"`` when the request is ``multipart/form-data`` with
 the JSON in a form field named ``payload`` and the bytes in file parts. ``chat_id`` defaults to
 the user's private chat. The result holds the stored ``messages``, their ``update_ids`` and the
@@ -67,7 +71,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .botapi import new_callback_id, store_media, store_photo
+from .botapi import new_callback_id, store_media, store_photo, store_thumbnail
 from .formatting import detect_entities
 from .params import ApiError, Upload, read_request
 from .state import BotState, CallbackRecord, ChatState, Fault, MessageMeta, UserRecord
@@ -75,6 +79,8 @@ from .state import BotState, CallbackRecord, ChatState, Fault, MessageMeta, User
 if TYPE_CHECKING:
     from .server import TelegramSandbox
 
+# What a user can send; exactly one per message.
+SENDABLE = ("text", "photo", "document", "voice", "video", "video_note", "album")
 EVENT_TYPES = frozenset(
     {"message", "edit", "delete", "callback_query", "callback_answer", "chat_action"}
 )
@@ -440,9 +446,9 @@ class ControlApi:
         chat = self._user_chat(state, user, body.get("chat_id"))
         reply_to = body.get("reply_to_message_id")
         reply_to_id = None if reply_to is None else _int(reply_to, "reply_to_message_id")
-        kinds = [k for k in ("text", "photo", "document", "voice", "album") if k in body]
+        kinds = [k for k in SENDABLE if k in body]
         if len(kinds) != 1:
-            raise ControlError(400, "give exactly one of text, photo, document, voice, album")
+            raise ControlError(400, "give exactly one of " + ", ".join(SENDABLE))
         contents = await self._contents(state, kinds[0], body, uploads)
         messages: list[dict[str, Any]] = []
         update_ids: list[int | None] = []
@@ -499,6 +505,32 @@ class ControlApi:
             duration = _int(body.get("duration", 1), "duration")
             voice = store_media(state, "voice", data, mime_type="audio/ogg", duration=duration)
             return [{"voice": voice, **self._caption(body)}]
+        if kind == "video":
+            data = self._binary(body["video"], uploads, "video")
+            video = store_media(
+                state,
+                "video",
+                data,
+                file_name=body.get("file_name") or None,
+                mime_type=body.get("mime_type") or "video/mp4",
+                duration=_int(body.get("duration", 1), "duration"),
+                width=_int(body.get("width", 320), "width"),
+                height=_int(body.get("height", 240), "height"),
+                thumbnail=await self._thumbnail(state, body, uploads),
+            )
+            return [{"video": video, **self._caption(body)}]
+        if kind == "video_note":
+            data = self._binary(body["video_note"], uploads, "video_note")
+            note = store_media(
+                state,
+                "video_note",
+                data,
+                duration=_int(body.get("duration", 1), "duration"),
+                length=_int(body.get("length", 240), "length"),
+                thumbnail=await self._thumbnail(state, body, uploads),
+            )
+            note.pop("mime_type", None)  # the Bot API's VideoNote has none
+            return [{"video_note": note}]
         items = body["album"]
         if not isinstance(items, list) or not 2 <= len(items) <= 10:
             raise ControlError(400, "album must be a list of 2-10 items")
@@ -519,6 +551,17 @@ class ControlApi:
             content["media_group_id"] = group_id
             contents.append(content)
         return contents
+
+    async def _thumbnail(
+        self, state: BotState, body: dict[str, Any], uploads: dict[str, Upload]
+    ) -> dict[str, Any] | None:
+        if body.get("thumbnail") is None:
+            return None
+        data = self._binary(body["thumbnail"], uploads, "thumbnail")
+        try:
+            return await store_thumbnail(state, data, self.sandbox.limits.max_image_pixels)
+        except ApiError as exc:
+            raise ControlError(400, f"thumbnail: {exc}") from None
 
     def _document(
         self, state: BotState, body: dict[str, Any], value: Any, uploads: dict[str, Upload]

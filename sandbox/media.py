@@ -20,6 +20,8 @@ from PIL import Image, ImageOps
 
 PHOTO_MAX_SIDE = 1280
 THUMB_MAX_SIDE = 90
+# Telegram's thumbnails of videos and files are JPEGs of at most 320 px.
+VIDEO_THUMB_MAX_SIDE = 320
 
 
 class MediaError(ValueError):
@@ -51,6 +53,7 @@ _KIND_PREFIX = {
     "document": "BQAC",
     "voice": "AwAC",
     "video": "BAAC",
+    "video_note": "DQAC",
     "audio": "CQAC",
     "animation": "CgAC",
     "thumbnail": "AAMC",
@@ -60,6 +63,7 @@ _KIND_FOLDER = {
     "document": "documents",
     "voice": "voice",
     "video": "videos",
+    "video_note": "video_notes",
     "audio": "music",
     "animation": "animations",
     "thumbnail": "thumbnails",
@@ -137,3 +141,10 @@ def image_dimensions(data: bytes) -> tuple[int, int] | None:
             return image.size
     except Exception:
         return None
+
+
+def thumbnail_jpeg(data: bytes, max_pixels: int) -> tuple[bytes, int, int]:
+    """A video's thumbnail as Telegram makes one: a clean JPEG of at most 320 px. The sandbox
+    cannot decode video, so the simulated user hands over a still picture for it."""
+    image = _to_rgb(ImageOps.exif_transpose(_open_image(data, max_pixels)))
+    return _encode_jpeg(image, VIDEO_THUMB_MAX_SIDE)

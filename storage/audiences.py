@@ -18,7 +18,6 @@ from storage.models import (
     Assessment,
     ChosenBy,
     GroupMembership,
-    Guardianship,
     Period,
     Person,
     PupilGoal,
@@ -28,6 +27,7 @@ from storage.models import (
     WeekPlan,
     WeekPlanItem,
 )
+from storage.policy import members_of_group, parent_child_links, pupils_taught_by
 
 
 def _reachable(role: Role, school_id: int) -> Select[int]:
@@ -88,17 +88,17 @@ async def parents_with_children(session: AsyncSession, *, school_id: int) -> lis
         .where(Person.role == Role.PUPIL, Person.left_school_on.is_(None))
         .scalar_subquery()
     )
+    links = parent_child_links().subquery()
     rows = await session.execute(
-        select(Person.id, Guardianship.pupil_id, Person.preferences)
-        .join(Guardianship, Guardianship.parent_id == Person.id)
+        select(Person.id, links.c.pupil_id, Person.preferences)
+        .join(links, links.c.parent_id == Person.id)
         .where(
             Person.school_id == school_id,
-            Person.role == Role.PARENT,
             Person.unreachable_since.is_(None),
             linked,
-            Guardianship.pupil_id.in_(pupil_at_school),
+            links.c.pupil_id.in_(pupil_at_school),
         )
-        .order_by(Person.id, Guardianship.pupil_id)
+        .order_by(Person.id, links.c.pupil_id)
     )
     return [ParentOfPupil(p, c, dict(prefs or {})) for p, c, prefs in rows.all()]
 
@@ -127,12 +127,7 @@ async def members_of_period(
     """The reachable pupils or teachers the period is for (its group, or the whole school)."""
     query = _reachable(role, school_id)
     if period.group_id is not None:
-        in_group = exists().where(
-            GroupMembership.person_id == Person.id,
-            GroupMembership.group_id == period.group_id,
-            GroupMembership.ended_at.is_(None),
-        )
-        query = query.where(in_group)
+        query = query.where(Person.id.in_(members_of_group(period.group_id)))
     else:
         # A school-wide period: pupils whose group has no period of its own ending then.
         own_period = exists().where(
@@ -164,19 +159,7 @@ async def period_review_for_teacher(
     period = await session.get(Period, period_id)
     if period is None:
         return None
-    teacher_groups = select(GroupMembership.group_id).where(
-        GroupMembership.person_id == teacher_id, GroupMembership.ended_at.is_(None)
-    )
-    pupils = select(GroupMembership.person_id).where(
-        GroupMembership.group_id.in_(teacher_groups), GroupMembership.ended_at.is_(None)
-    )
-    pupil_ids = set(
-        (
-            await session.scalars(
-                select(Person.id).where(Person.id.in_(pupils), Person.role == Role.PUPIL)
-            )
-        ).all()
-    )
+    pupil_ids = set((await session.scalars(pupils_taught_by(teacher_id))).all())
     goals = (
         await session.execute(
             select(PupilGoal.pupil_id, PupilGoal.goal_id, PupilGoal.status).where(

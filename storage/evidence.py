@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, case, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.media import StoredFile, StoredImage
+from storage.media import StoredFile, StoredImage, StoredVideo
 from storage.media_files import record_media
 from storage.models import (
     Approval,
@@ -28,22 +28,14 @@ from storage.models import (
     Role,
     School,
 )
+from storage.policy import (
+    is_parent_of,
+    is_teacher,
+    pupils_taught_by,
+    teaches_pupil,
+    work_visible_to_parents_clause,
+)
 from storage.reflections import own_goal_ids
-
-# --- what a parent may see --------------------------------------------------------------------
-
-# Shared work reaches parents unless it waits for, or was refused, a teacher's approval.
-PARENT_VISIBLE = (Approval.NOT_NEEDED, Approval.APPROVED)
-
-
-def visible_to_parents_clause() -> ColumnElement[bool]:
-    """THE rule for parents, as SQL: every parent-facing query filters evidence with this."""
-    return and_(Evidence.shared_with_parents.is_(True), Evidence.approval.in_(PARENT_VISIBLE))
-
-
-def is_visible_to_parents(evidence: Evidence) -> bool:
-    """The same rule for a loaded row."""
-    return bool(evidence.shared_with_parents) and evidence.approval in PARENT_VISIBLE
 
 
 def approval_on_share(school: School | None, shared: bool) -> Approval:
@@ -58,7 +50,7 @@ def approval_on_share(school: School | None, shared: bool) -> Approval:
 class NewEvidence:
     pupil_id: int
     kind: EvidenceKind
-    files: Sequence[StoredImage | StoredFile]
+    files: Sequence[StoredImage | StoredVideo | StoredFile]
     goal_ids: Sequence[int] = ()
     caption: str | None = None
     outside_school: bool = False
@@ -92,6 +84,13 @@ async def create_evidence(session: AsyncSession, *, school_id: int, new: NewEvid
             main = await record_media(session, stored=stored.image)
             thumbnail = await record_media(session, stored=stored.thumbnail)
             thumbnail_id: int | None = thumbnail.id
+        elif isinstance(stored, StoredVideo):
+            main = await record_media(session, stored=stored.video)
+            thumbnail_id = (
+                (await record_media(session, stored=stored.thumbnail)).id
+                if stored.thumbnail is not None
+                else None
+            )
         else:
             main = await record_media(session, stored=stored)
             thumbnail_id = None
@@ -122,6 +121,9 @@ class EvidenceFileView:
     mime_type: str
     sha256: str
     original_name: str | None
+    width: int | None = None
+    height: int | None = None
+    duration_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,9 @@ async def _view(session: AsyncSession, evidence_id: int) -> EvidenceView | None:
                 mime_type=media.mime_type,
                 sha256=media.sha256,
                 original_name=row.original_name,
+                width=media.width,
+                height=media.height,
+                duration_seconds=media.duration_seconds,
             )
             for row, media in files
         ),
@@ -390,26 +395,6 @@ class ReviewPage:
     pending: int
 
 
-def _taught_pupils(teacher_id: int) -> Select[int]:
-    # Imported here: storage.observations imports this module for the parents' rule.
-    from storage.observations import pupils_taught_by
-
-    return pupils_taught_by(teacher_id)
-
-
-async def _teacher_may_see(session: AsyncSession, *, teacher_id: int, pupil_id: int) -> bool:
-    from storage.observations import may_see_pupil
-
-    return await may_see_pupil(
-        session, viewer_id=teacher_id, viewer_role=Role.TEACHER, pupil_id=pupil_id
-    )
-
-
-async def _is_teacher(session: AsyncSession, person_id: int) -> bool:
-    person = await session.get(Person, person_id)
-    return person is not None and person.role is Role.TEACHER
-
-
 def _waiting() -> ColumnElement[bool]:
     return and_(Evidence.approval == Approval.PENDING, Evidence.shared_with_parents.is_(True))
 
@@ -422,9 +407,9 @@ def _review_order() -> tuple[ColumnElement[Any], ...]:
 async def review_page(session: AsyncSession, *, teacher_id: int, offset: int) -> ReviewPage:
     """The work of the teacher's pupils, one item per page: what waits for approval first
     (oldest first, it has waited longest), then the rest newest first."""
-    if not await _is_teacher(session, teacher_id):
+    if not await is_teacher(session, teacher_id):
         return ReviewPage(None, 0, 0, 0)
-    mine = Evidence.pupil_id.in_(_taught_pupils(teacher_id))
+    mine = Evidence.pupil_id.in_(pupils_taught_by(teacher_id))
     total = await session.scalar(select(func.count(Evidence.id)).where(mine)) or 0
     pending = await session.scalar(select(func.count(Evidence.id)).where(mine, _waiting())) or 0
     if total == 0:
@@ -464,7 +449,7 @@ async def review_item(
 ) -> ReviewItem | None:
     """One item for a teacher; None when it is not the work of one of their pupils."""
     pupil_id = await session.scalar(select(Evidence.pupil_id).where(Evidence.id == evidence_id))
-    if pupil_id is None or not await _teacher_may_see(
+    if pupil_id is None or not await teaches_pupil(
         session, teacher_id=teacher_id, pupil_id=pupil_id
     ):
         return None
@@ -474,9 +459,9 @@ async def review_item(
 async def review_position(session: AsyncSession, *, teacher_id: int, evidence_id: int) -> int:
     """The page of an item in the teacher's review (0 when it is not there)."""
     # Reading the ordered ids of one class is cheap, and cannot disagree with the ordering.
-    if not await _is_teacher(session, teacher_id):
+    if not await is_teacher(session, teacher_id):
         return 0
-    mine = Evidence.pupil_id.in_(_taught_pupils(teacher_id))
+    mine = Evidence.pupil_id.in_(pupils_taught_by(teacher_id))
     ids = (await session.scalars(select(Evidence.id).where(mine).order_by(*_review_order()))).all()
     return ids.index(evidence_id) if evidence_id in ids else 0
 
@@ -487,7 +472,7 @@ async def decide_approval(
     """A teacher lets shared work through to parents, or keeps it at school. Only work that
     waits, of the teacher's own pupils; anything else raises and changes nothing."""
     evidence = await session.get(Evidence, evidence_id)
-    if evidence is None or not await _teacher_may_see(
+    if evidence is None or not await teaches_pupil(
         session, teacher_id=teacher_id, pupil_id=evidence.pupil_id
     ):
         raise EvidenceRefusedError("not their pupil's")
@@ -517,7 +502,7 @@ async def give_teacher_feedback(
     if top is None and tip is None:
         raise EvidenceRefusedError("empty")
     evidence = await session.get(Evidence, evidence_id)
-    if evidence is None or not await _teacher_may_see(
+    if evidence is None or not await teaches_pupil(
         session, teacher_id=teacher_id, pupil_id=evidence.pupil_id
     ):
         raise EvidenceRefusedError("not their pupil's")
@@ -543,9 +528,9 @@ class ReviewCounts:
 
 async def review_counts(session: AsyncSession, *, teacher_id: int, since: datetime) -> ReviewCounts:
     """What the teacher's daily digest tells."""
-    if not await _is_teacher(session, teacher_id):
+    if not await is_teacher(session, teacher_id):
         return ReviewCounts(0, 0)
-    mine = Evidence.pupil_id.in_(_taught_pupils(teacher_id))
+    mine = Evidence.pupil_id.in_(pupils_taught_by(teacher_id))
     new = (
         await session.scalar(
             select(func.count(Evidence.id)).where(mine, Evidence.created_at >= since)
@@ -554,3 +539,55 @@ async def review_counts(session: AsyncSession, *, teacher_id: int, since: dateti
     )
     pending = await session.scalar(select(func.count(Evidence.id)).where(mine, _waiting())) or 0
     return ReviewCounts(new, pending)
+
+
+# --- videos a parent may see -----------------------------------------------------------------
+
+# A summary carries at most this many videos (each may be up to 20 MB).
+MAX_PARENT_VIDEOS = 3
+
+
+@dataclass(frozen=True)
+class SharedVideo:
+    evidence_id: int
+    file: EvidenceFileView
+    caption: str | None
+    goals: tuple[str, ...]
+
+
+async def videos_for_parent(
+    session: AsyncSession,
+    *,
+    parent_id: int,
+    pupil_id: int,
+    since: datetime,
+    until: datetime,
+    limit: int = MAX_PARENT_VIDEOS,
+) -> list[SharedVideo]:
+    """The videos a child shared between `since` and `until`, oldest first, for a parent of
+    that child; nobody else gets any, and only what the parents' rule lets through."""
+    if not await is_parent_of(session, parent_id=parent_id, pupil_id=pupil_id):
+        return []
+    ids = (
+        await session.scalars(
+            select(Evidence.id)
+            .where(
+                Evidence.pupil_id == pupil_id,
+                Evidence.kind == EvidenceKind.VIDEO,
+                work_visible_to_parents_clause(),
+                Evidence.created_at >= since,
+                Evidence.created_at < until,
+            )
+            .order_by(Evidence.created_at, Evidence.id)
+        )
+    ).all()
+    videos: list[SharedVideo] = []
+    for evidence_id in ids:
+        view = await _view(session, evidence_id)
+        if view is None:
+            continue
+        for file in view.files:
+            if file.kind is MediaKind.VIDEO and len(videos) < limit:
+                goals = tuple(text for _id, text in view.goals)
+                videos.append(SharedVideo(view.id, file, view.caption, goals))
+    return videos

@@ -22,7 +22,6 @@ from storage.models import (
     GoalPrerequisite,
     GoalSet,
     Group,
-    GroupMembership,
     LearningLine,
     Period,
     PeriodGoal,
@@ -31,10 +30,10 @@ from storage.models import (
     PupilGoalStatus,
     Reflection,
     ReflectionGoal,
-    Role,
     RubricDescriptor,
     RubricLevel,
 )
+from storage.policy import current_groups_of, is_pupil, teaches_pupil
 
 LIVE_STATUSES = (PupilGoalStatus.ACTIVE, PupilGoalStatus.PROPOSED)
 # Without a rubric, a goal is assessed on this many levels (names come from the catalogs).
@@ -111,11 +110,10 @@ def _goal_view(goal: Goal, line: LearningLine) -> GoalView:
 
 async def pupil_context(session: AsyncSession, *, pupil_id: int, today: date) -> PupilContext:
     pupil = await session.get(Person, pupil_id)
-    assert pupil is not None and pupil.role is Role.PUPIL
+    assert pupil is not None and is_pupil(pupil)
     group = await session.scalar(
         select(Group)
-        .join(GroupMembership, GroupMembership.group_id == Group.id)
-        .where(GroupMembership.person_id == pupil_id, GroupMembership.ended_at.is_(None))
+        .where(Group.id.in_(current_groups_of(pupil_id)))
         .order_by(Group.school_year.desc(), Group.id)
         .limit(1)
     )
@@ -403,20 +401,6 @@ async def decide_proposal(
     pupil_goal.confirmed_by_id = teacher_id
     await session.flush()
     return pupil_goal.pupil_id, _goal_view(goal, line)
-
-
-async def teaches_pupil(session: AsyncSession, *, teacher_id: int, pupil_id: int) -> bool:
-    teacher_membership = select(GroupMembership.group_id).where(
-        GroupMembership.person_id == teacher_id, GroupMembership.ended_at.is_(None)
-    )
-    found = await session.scalar(
-        select(GroupMembership.id).where(
-            GroupMembership.person_id == pupil_id,
-            GroupMembership.ended_at.is_(None),
-            GroupMembership.group_id.in_(teacher_membership),
-        )
-    )
-    return found is not None
 
 
 async def goal_sets_of(session: AsyncSession, *, school_id: int) -> list[GoalSet]:

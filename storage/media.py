@@ -50,8 +50,8 @@ Images (`MediaStore.store_image`: photos Telegram compressed, and images sent as
     of wherever the pupil was, which a school portfolio must never keep. It is only made
     when the image is larger than `max_side` (otherwise it would equal the main image).
 
-Other files (`MediaStore.store_file`: documents, voice messages, videos) are stored
-byte-for-byte after a size check and a type check by magic bytes, with an allow-list per kind:
+Other files (`MediaStore.store_file`: documents, voice messages, videos) get a size check and
+a type check by magic bytes, with an allow-list per kind, and are then cleaned of metadata:
  - DOCUMENT: PDF (must start with `%PDF-`), UTF-8 plain text, DOCX/PPTX/XLSX (zip with the
    OOXML main part; macro-enabled files with a vbaProject.bin are refused), ODT/ODP/ODS (zip
    whose first entry is the ODF `mimetype`), MP3/OGG/M4A audio, MP4/MOV/WebM video.
@@ -59,12 +59,17 @@ byte-for-byte after a size check and a type check by magic bytes, with an allow-
  Image bytes are refused with IS_IMAGE: they must go through `store_image` so their metadata
  is stripped; the bot routes an image sent as a file with `looks_like_image()`. When the
  declared MIME type or the file name's extension claims a type we know and the bytes are of
- another family (a "PDF" that is a zip) the file is refused with TYPE_MISMATCH. Documents and
- videos keep their own metadata (PDF author, a phone video's location): stripping them needs
- a PDF rewriter or a remuxer and is left to a later change.
+ another family (a "PDF" that is a zip) the file is refused with TYPE_MISMATCH. Then
+ `storage.file_metadata.clean_file` takes the metadata out of MP4/MOV/M4A (location, device,
+ dates; in place, so the video still plays), PDF (author, tools, dates, XMP) and
+ DOCX/XLSX/PPTX (document properties); a file it cannot clean is refused (CANNOT_CLEAN,
+ PASSWORD_PROTECTED, UNPACKS_TOO_LARGE). Plain text, OpenDocument files, MP3/OGG audio and
+ WebM are stored as sent (see that module). A video longer than `max_duration_seconds` (by
+ Telegram's word or its own `mvhd`) is refused with TOO_LONG. `store_thumbnail` stores only
+ the thumbnail of an image, for Telegram's thumbnail of a video.
 
 Storage: content-addressed under `root` as `ab/cd/<sha256>.<ext>`, the sha256 of the STORED
-bytes; the extension follows from the stored MIME type, so `relative_path_for` is a pure
+(cleaned) bytes; the extension follows from the stored MIME type, so `relative_path_for` is a pure
 function of the `media_file` row. Files are written to a temporary file in the target folder,
 fsynced and renamed into place before the caller commits the row, so a row never points at a
 half-written file; a crash in between leaves an orphan that `sweep_orphans` removes after a
@@ -104,6 +109,7 @@ __all__ = [
     "RefusalReason",
     "StoredFile",
     "StoredImage",
+    "StoredVideo",
     "heif_available",
     "identify_file",
     "looks_like_image",
@@ -137,15 +143,23 @@ class RefusalReason(enum.StrEnum):
     HEIC_UNSUPPORTED = "heic_unsupported"
     TYPE_MISMATCH = "type_mismatch"
     IS_IMAGE = "is_image"
+    CANNOT_CLEAN = "cannot_clean"
+    PASSWORD_PROTECTED = "password_protected"
+    UNPACKS_TOO_LARGE = "unpacks_too_large"
+    TOO_LONG = "too_long"
 
 
 class MediaRefusedError(Exception):
-    """A file was refused; `reason` is for the user, `detail` only for logs."""
+    """A file was refused; `reason` is for the user, `detail` only for logs, `limit` the
+    number the user may hear (the longest video, in seconds, for TOO_LONG)."""
 
-    def __init__(self, reason: RefusalReason, detail: str = "") -> None:
+    def __init__(
+        self, reason: RefusalReason, detail: str = "", *, limit: int | None = None
+    ) -> None:
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
+        self.limit = limit
 
 
 # --- types and paths ---------------------------------------------------------------------------
@@ -319,6 +333,14 @@ class StoredImage:
     def files(self) -> tuple[StoredFile, ...]:
         kept = (self.original,) if self.original is not None else ()
         return (self.image, self.thumbnail, *kept)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVideo:
+    """A stored video and, when Telegram made one, its cleaned thumbnail."""
+
+    video: StoredFile
+    thumbnail: StoredFile | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -870,7 +892,7 @@ def write_atomically(root: Path, relative_path: str, data: bytes) -> None:
 
 
 class MediaStore:
-    """The media directory: stores cleaned images and checked files by their sha256."""
+    """The media directory: stores cleaned images and checked, cleaned files by their sha256."""
 
     def __init__(
         self,
@@ -901,6 +923,13 @@ class MediaStore:
         async with self._slots:
             return await asyncio.to_thread(self._store_image_sync, data, filename)
 
+    async def store_thumbnail(self, data: bytes) -> StoredFile:
+        """Clean and store only the small picture of an image (Telegram's thumbnail of a
+        video): the full-size image would be a file nobody uses."""
+        _check_size(data, self.options.max_bytes)
+        async with self._slots:
+            return await asyncio.to_thread(self._store_thumbnail_sync, data)
+
     async def store_file(
         self,
         data: bytes,
@@ -909,13 +938,23 @@ class MediaStore:
         filename: str | None = None,
         declared_mime: str | None = None,
         duration_seconds: int | None = None,
+        max_duration_seconds: int | None = None,
     ) -> StoredFile:
-        """Store a document, voice message or video byte-for-byte after checking it."""
+        """Store a document, voice message or video after checking and cleaning it.
+
+        `duration_seconds` is what Telegram said; without it the file's own is recorded.
+        Longer than `max_duration_seconds` (either way) is refused with TOO_LONG."""
         if kind not in ALLOWED_TYPES:
             raise ValueError(f"{kind} is not stored with store_file; use store_image")
         _check_size(data, self.options.max_bytes)
         return await asyncio.to_thread(
-            self._store_file_sync, data, kind, filename, declared_mime, duration_seconds
+            self._store_file_sync,
+            data,
+            kind,
+            filename,
+            declared_mime,
+            duration_seconds,
+            max_duration_seconds,
         )
 
     def path_of(self, ref: MediaRef | str) -> Path:
@@ -939,6 +978,10 @@ class MediaStore:
             original = self._put(prepared.original, MediaKind.IMAGE)
         return StoredImage(image, thumbnail, original, prepared.source_format)
 
+    def _store_thumbnail_sync(self, data: bytes) -> StoredFile:
+        prepared = prepare_image(data, options=self.options)
+        return self._put(prepared.thumbnail, MediaKind.THUMBNAIL)
+
     def _store_file_sync(
         self,
         data: bytes,
@@ -946,7 +989,11 @@ class MediaStore:
         filename: str | None,
         declared_mime: str | None,
         duration_seconds: int | None,
+        max_duration_seconds: int | None,
     ) -> StoredFile:
+        # Imported here: storage.file_metadata builds on this module's refusals.
+        from storage.file_metadata import clean_file
+
         mime_type = identify_file(
             data,
             kind=kind,
@@ -954,7 +1001,20 @@ class MediaStore:
             filename=filename,
             max_bytes=self.options.max_bytes,
         )
-        return self._write(data, kind, mime_type, duration_seconds=duration_seconds)
+        cleaned = clean_file(data, mime_type)
+        known = [d for d in (duration_seconds, cleaned.duration_seconds) if d is not None]
+        if max_duration_seconds is not None and known and max(known) > max_duration_seconds:
+            raise MediaRefusedError(
+                RefusalReason.TOO_LONG, f"{max(known)} s", limit=max_duration_seconds
+            )
+        return self._write(
+            cleaned.data,
+            kind,
+            mime_type,
+            duration_seconds=duration_seconds
+            if duration_seconds is not None
+            else cleaned.duration_seconds,
+        )
 
     def _put(self, encoded: EncodedImage, kind: MediaKind) -> StoredFile:
         return self._write(

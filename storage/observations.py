@@ -1,9 +1,9 @@
 """Teachers' observations (notes about pupils), a pupil's timeline, search and "not seen yet".
 
-Who may see what is decided here, not in the handlers: a teacher reads and writes only about
-pupils of their own current groups; pupils and parents never get private notes. Every function
-that returns notes takes the viewer's id and role, so a later pupil or parent view cannot leak
-a private note by forgetting a filter.
+Who may see what is decided by `storage.policy`, never in the handlers: a teacher reads and
+writes only about pupils of their own current groups; pupils and parents never get private
+notes. Every function that returns notes takes the viewer's id and role, so a later pupil or
+parent view cannot leak a private note by forgetting a filter.
 """
 
 from __future__ import annotations
@@ -15,18 +15,14 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
-from storage.evidence import visible_to_parents_clause
-from storage.goals import chosen_goals, pupil_context, teaches_pupil
+from storage.goals import chosen_goals, pupil_context
 from storage.models import (
     Assessment,
     Evidence,
     Goal,
-    GroupMembership,
-    Guardianship,
     MediaFile,
     Observation,
     ObservationPupil,
@@ -38,8 +34,18 @@ from storage.models import (
     RubricLevel,
     School,
     Talk,
-    TalkParticipant,
     TalkStatus,
+)
+from storage.policy import (
+    acts_as_teacher,
+    is_teacher,
+    may_see_pupil,
+    note_visible_to,
+    notes_visible_to,
+    pupils_taught_by,
+    talks_visible_to,
+    teaches_pupil,
+    work_visible_to,
 )
 from storage.schooltime import calendar_of
 from storage.types import folded
@@ -76,34 +82,6 @@ def tags_in(text: str | None) -> list[str]:
     return tags
 
 
-def _teacher_groups(teacher_id: int) -> Select[int]:
-    return select(GroupMembership.group_id).where(
-        GroupMembership.person_id == teacher_id, GroupMembership.ended_at.is_(None)
-    )
-
-
-def _pupils_taught_by(teacher_id: int) -> Select[int]:
-    return (
-        select(GroupMembership.person_id)
-        .join(Person, Person.id == GroupMembership.person_id)
-        .where(
-            GroupMembership.group_id.in_(_teacher_groups(teacher_id)),
-            GroupMembership.ended_at.is_(None),
-            Person.role == Role.PUPIL,
-        )
-    )
-
-
-def pupils_taught_by(teacher_id: int) -> Select[int]:
-    """The ids of the teacher's current pupils, as a subquery for other storage modules."""
-    return _pupils_taught_by(teacher_id)
-
-
-async def _is_teacher(session: AsyncSession, person_id: int) -> bool:
-    person = await session.get(Person, person_id)
-    return person is not None and person.role is Role.TEACHER
-
-
 async def pupils_of_teacher(
     session: AsyncSession, *, teacher_id: int, group_id: int | None = None
 ) -> list[PupilRef]:
@@ -112,11 +90,9 @@ async def pupils_of_teacher(
     With `group_id`, only that group's pupils (the teacher's active group), and none when the
     teacher is not in that group.
     """
-    if not await _is_teacher(session, teacher_id):
+    if not await is_teacher(session, teacher_id):
         return []
-    taught = _pupils_taught_by(teacher_id)
-    if group_id is not None:
-        taught = taught.where(GroupMembership.group_id == group_id)
+    taught = pupils_taught_by(teacher_id, group_id=group_id)
     rows = (
         await session.execute(
             select(Person.id, Person.display_name)
@@ -125,26 +101,6 @@ async def pupils_of_teacher(
         )
     ).all()
     return [PupilRef(pupil_id, name) for pupil_id, name in rows]
-
-
-async def may_see_pupil(
-    session: AsyncSession, *, viewer_id: int, viewer_role: Role, pupil_id: int
-) -> bool:
-    """A teacher of the pupil's current group, the pupil, or one of the pupil's parents."""
-    if viewer_role is Role.TEACHER:
-        return await _is_teacher(session, viewer_id) and await teaches_pupil(
-            session, teacher_id=viewer_id, pupil_id=pupil_id
-        )
-    if viewer_role is Role.PUPIL:
-        return viewer_id == pupil_id
-    if viewer_role is Role.PARENT:
-        found = await session.scalar(
-            select(Guardianship.pupil_id).where(
-                Guardianship.parent_id == viewer_id, Guardianship.pupil_id == pupil_id
-            )
-        )
-        return found is not None
-    return False
 
 
 # --- names in a one-line note ------------------------------------------------------------
@@ -290,7 +246,7 @@ async def create_observation(
 ) -> Observation:
     """Save a note about pupils the author teaches now; anything else refuses the whole note."""
     pupils = sorted(set(pupil_ids))
-    if not pupils or not await _is_teacher(session, author_id):
+    if not pupils or not await is_teacher(session, author_id):
         raise ObservationRefusedError
     for pupil_id in pupils:
         if not await teaches_pupil(session, teacher_id=author_id, pupil_id=pupil_id):
@@ -351,9 +307,10 @@ async def unseen_pupils(
 
     Returns the window in school days (`School.unobserved_days`) and the pupils, by name.
     """
-    teacher = await session.get(Person, teacher_id)
-    if teacher is None or teacher.role is not Role.TEACHER:
+    if not await is_teacher(session, teacher_id):
         return 0, []
+    teacher = await session.get(Person, teacher_id)
+    assert teacher is not None
     school = await session.get(School, teacher.school_id)
     assert school is not None
     days = school.unobserved_days or 10
@@ -407,11 +364,6 @@ class TimelinePage:
     items: list[TimelineItem]
     page: int
     has_more: bool
-
-
-def _visible_notes(viewer_role: Role) -> list[ColumnElement[bool]]:
-    # Private notes are for teachers only, whoever asks and however the call is made.
-    return [] if viewer_role is Role.TEACHER else [Observation.is_private.is_(False)]
 
 
 async def _observation_items(
@@ -497,7 +449,7 @@ async def timeline(
         query = (
             select(Observation)
             .join(ObservationPupil, ObservationPupil.observation_id == Observation.id)
-            .where(ObservationPupil.pupil_id == pupil_id, *_visible_notes(viewer_role))
+            .where(ObservationPupil.pupil_id == pupil_id, *notes_visible_to(viewer_role))
             .order_by(Observation.created_at.desc(), Observation.id.desc())
             .limit(wanted)
         )
@@ -533,9 +485,9 @@ async def timeline(
             for reflection in reflections
         ]
     if tag is None and ItemKind.EVIDENCE in kinds:
-        query_evidence = select(Evidence).where(Evidence.pupil_id == pupil_id)
-        if viewer_role is Role.PARENT:
-            query_evidence = query_evidence.where(visible_to_parents_clause())
+        query_evidence = select(Evidence).where(
+            Evidence.pupil_id == pupil_id, *work_visible_to(viewer_role)
+        )
         evidence = await session.scalars(
             query_evidence.order_by(Evidence.created_at.desc(), Evidence.id.desc()).limit(wanted)
         )
@@ -572,14 +524,11 @@ async def timeline(
             for assessment, goal_text, level_name in rows
         ]
     if tag is None and ItemKind.TALK in kinds:
-        talks = select(Talk).where(Talk.pupil_id == pupil_id, Talk.status == TalkStatus.HELD)
-        if viewer_role is Role.PARENT:
-            # A parent reads the agreements of the talks they took part in only.
-            talks = talks.where(
-                exists().where(
-                    TalkParticipant.talk_id == Talk.id, TalkParticipant.person_id == viewer_id
-                )
-            )
+        talks = select(Talk).where(
+            Talk.pupil_id == pupil_id,
+            Talk.status == TalkStatus.HELD,
+            *talks_visible_to(viewer_id, viewer_role),
+        )
         held = await session.scalars(
             talks.order_by(Talk.scheduled_at.desc(), Talk.id.desc()).limit(wanted)
         )
@@ -615,7 +564,7 @@ async def tags_of_pupil(
         select(ObservationTag.tag, func.count().label("uses"))
         .join(Observation, Observation.id == ObservationTag.observation_id)
         .join(ObservationPupil, ObservationPupil.observation_id == Observation.id)
-        .where(ObservationPupil.pupil_id == pupil_id, *_visible_notes(viewer_role))
+        .where(ObservationPupil.pupil_id == pupil_id, *notes_visible_to(viewer_role))
         .group_by(ObservationTag.tag)
         .order_by(func.count().desc(), ObservationTag.tag)
         .limit(limit)
@@ -636,12 +585,12 @@ async def search_observations(
     Only teachers search across pupils; for anyone else the answer is empty.
     """
     word = word.strip().lstrip("#")
-    if viewer_role is not Role.TEACHER or not word or not await _is_teacher(session, viewer_id):
+    if not word or not await acts_as_teacher(session, person_id=viewer_id, role=viewer_role):
         return []
     word = folded(word)
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     about_my_pupils = select(ObservationPupil.observation_id).where(
-        ObservationPupil.pupil_id.in_(_pupils_taught_by(viewer_id))
+        ObservationPupil.pupil_id.in_(pupils_taught_by(viewer_id))
     )
     observations = (
         await session.scalars(
@@ -669,7 +618,7 @@ async def note_media(
 ) -> NoteMedia | None:
     """The voice message and photo of a note, for someone who may read that note; else None."""
     note = await session.get(Observation, observation_id)
-    if note is None or (note.is_private and viewer_role is not Role.TEACHER):
+    if note is None or not note_visible_to(viewer_role, note):
         return None
     pupils = (
         await session.scalars(

@@ -2,9 +2,9 @@
 has not reflected this week, wellbeing signals, open goal proposals; the teacher's active
 group; and teacher assessments (a rubric level given to a pupil for a goal).
 
-Who may see what is decided here: every function takes the teacher's id and answers only
-about groups the teacher is in now, so a forged group or pupil id finds nothing. Wellbeing
-signals are for teachers only: nothing here is offered to a pupil or parent view.
+Who may see what is decided by `storage.policy`: every function takes the teacher's id and
+answers only about groups the teacher is in now, so a forged group or pupil id finds nothing.
+Wellbeing signals are for teachers only: nothing here is offered to a pupil or parent view.
 
 The overview runs a fixed number of queries whatever the size of the group (no query per
 pupil): a teacher opens it on a phone between lessons, on a database with a year of data.
@@ -26,23 +26,21 @@ from storage.goals import (
     current_period,
     levels_for,
     pupil_context,
-    teaches_pupil,
 )
 from storage.models import (
     Assessment,
     ChosenBy,
     Goal,
     Group,
-    GroupMembership,
     LearningLine,
     Person,
     PupilGoal,
     PupilGoalStatus,
     Reflection,
-    Role,
     RubricLevel,
 )
-from storage.observations import PupilRef, _is_teacher, pupils_of_teacher
+from storage.observations import PupilRef, pupils_of_teacher
+from storage.policy import groups_taught_by, teaches_pupil
 
 # Wellbeing is answered 1 (😟) to 4 (😀); 2 (😐) and below count as low.
 LOW_WELLBEING = 2
@@ -68,12 +66,9 @@ class GroupRef:
 
 async def groups_of_teacher(session: AsyncSession, *, teacher_id: int) -> list[GroupRef]:
     """The teacher's current groups, by name; empty for anyone not a teacher."""
-    if not await _is_teacher(session, teacher_id):
-        return []
     rows = await session.execute(
         select(Group.id, Group.name)
-        .join(GroupMembership, GroupMembership.group_id == Group.id)
-        .where(GroupMembership.person_id == teacher_id, GroupMembership.ended_at.is_(None))
+        .where(Group.id.in_(groups_taught_by(teacher_id)))
         .order_by(Group.name, Group.id)
     )
     return [GroupRef(group_id, name) for group_id, name in rows]
@@ -443,9 +438,7 @@ async def goals_to_assess(
     session: AsyncSession, *, teacher_id: int, pupil_id: int, today: date
 ) -> list[GoalToAssess] | None:
     """The pupil's goals of this period with the latest levels; None if not the teacher's."""
-    if not await _is_teacher(session, teacher_id) or not await teaches_pupil(
-        session, teacher_id=teacher_id, pupil_id=pupil_id
-    ):
+    if not await teaches_pupil(session, teacher_id=teacher_id, pupil_id=pupil_id):
         return None
     context = await pupil_context(session, pupil_id=pupil_id, today=today)
     if context.period_id is None:
@@ -522,8 +515,6 @@ async def assessment_target(
         return None
     pupil_goal, goal, line, pupil = row
     if pupil_goal.status not in (PupilGoalStatus.ACTIVE, PupilGoalStatus.ACHIEVED):
-        return None
-    if pupil.role is not Role.PUPIL or not await _is_teacher(session, teacher_id):
         return None
     if not await teaches_pupil(session, teacher_id=teacher_id, pupil_id=pupil.id):
         return None
@@ -604,9 +595,7 @@ async def _open_proposal(
     if row is None:
         return None
     pupil_goal, goal, line, pupil = row
-    if pupil_goal.status is not PupilGoalStatus.PROPOSED or not await _is_teacher(
-        session, teacher_id
-    ):
+    if pupil_goal.status is not PupilGoalStatus.PROPOSED:
         return None
     if not await teaches_pupil(session, teacher_id=teacher_id, pupil_id=pupil.id):
         return None

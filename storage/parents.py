@@ -1,5 +1,5 @@
-"""Parents: their children (the one place that decides which pupil a parent may see), their
-preferences for what arrives and when, and tops & tips they give.
+"""Parents: their children (which pupil a parent may see is decided by `storage.policy`),
+their preferences for what arrives and when, and tops & tips they give.
 
 Preferences live in `Person.preferences` (JSON) under fixed keys that the reminder planner
 and dispatcher read as well; `ParentPreferences` is the typed view with the school's settings
@@ -19,19 +19,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.accounts import PersonRef, Recipient, children_of
-from storage.evidence import is_visible_to_parents, visible_to_parents_clause
 from storage.models import (
     Account,
     AccountPerson,
     Evidence,
     Feedback,
     FeedbackTarget,
-    Guardianship,
     LearningPlan,
     Person,
     Reminder,
     Role,
     School,
+)
+from storage.policy import (
+    is_parent,
+    is_parent_of,
+    linked_parents,
+    work_is_visible_to_parents,
+    work_visible_to_parents_clause,
 )
 from storage.schooltime import in_quiet_hours as quiet_at
 
@@ -133,11 +138,13 @@ def in_quiet_hours(moment: datetime, preferences: ParentPreferences, school: Sch
 
 async def preferences_of(session: AsyncSession, *, parent_id: int) -> ParentPreferences | None:
     """The preferences of a parent; None for anyone who is not a parent."""
+    if not await is_parent(session, parent_id):
+        return None
     row = (
         await session.execute(
             select(Person, School)
             .join(School, School.id == Person.school_id)
-            .where(Person.id == parent_id, Person.role == Role.PARENT)
+            .where(Person.id == parent_id)
         )
     ).one_or_none()
     if row is None:
@@ -151,9 +158,10 @@ async def save_preferences(
 ) -> bool:
     """Store all keys (a new dict, so the JSON column is seen as changed); False if the
     person is not a parent. Other keys in `preferences` are kept."""
-    person = await session.get(Person, parent_id)
-    if person is None or person.role is not Role.PARENT:
+    if not await is_parent(session, parent_id):
         return False
+    person = await session.get(Person, parent_id)
+    assert person is not None
     person.preferences = {**(person.preferences or {}), **preferences.as_json()}
     await session.flush()
     return True
@@ -173,21 +181,7 @@ async def change_preferences(
     return updated
 
 
-# --- who may see which child -----------------------------------------------------------------
-
-
-async def is_parent_of(session: AsyncSession, *, parent_id: int, pupil_id: int) -> bool:
-    """The one check behind every parent view: only linked children, never another."""
-    found = await session.scalar(
-        select(Guardianship.pupil_id)
-        .join(Person, Person.id == Guardianship.parent_id)
-        .where(
-            Guardianship.parent_id == parent_id,
-            Guardianship.pupil_id == pupil_id,
-            Person.role == Role.PARENT,
-        )
-    )
-    return found is not None
+# --- children and parents --------------------------------------------------------------------
 
 
 async def children_of_parent(session: AsyncSession, *, parent_id: int) -> list[PersonRef]:
@@ -199,14 +193,9 @@ async def parents_to_notify(session: AsyncSession, *, pupil_id: int) -> list[Rec
     rows = (
         await session.execute(
             select(Person, Account.telegram_user_id)
-            .join(Guardianship, Guardianship.parent_id == Person.id)
             .join(AccountPerson, AccountPerson.person_id == Person.id)
             .join(Account, Account.id == AccountPerson.account_id)
-            .where(
-                Guardianship.pupil_id == pupil_id,
-                Person.role == Role.PARENT,
-                Person.unreachable_since.is_(None),
-            )
+            .where(Person.id.in_(linked_parents(pupil_id)), Person.unreachable_since.is_(None))
             .order_by(Person.display_name, Person.id)
         )
     ).all()
@@ -247,7 +236,7 @@ async def feedback_targets(
     evidence = (
         await session.scalars(
             select(Evidence)
-            .where(Evidence.pupil_id == pupil_id, visible_to_parents_clause())
+            .where(Evidence.pupil_id == pupil_id, work_visible_to_parents_clause())
             .order_by(Evidence.created_at.desc(), Evidence.id.desc())
             .limit(evidence_limit)
         )
@@ -286,7 +275,11 @@ async def give_feedback(
     )
     if target is FeedbackTarget.EVIDENCE:
         evidence = await session.get(Evidence, target_id)
-        if evidence is None or evidence.pupil_id != pupil_id or not is_visible_to_parents(evidence):
+        if (
+            evidence is None
+            or evidence.pupil_id != pupil_id
+            or not work_is_visible_to_parents(evidence)
+        ):
             raise FeedbackRefusedError("not shared")
         feedback.evidence_id = evidence.id
     elif target is FeedbackTarget.PLAN:

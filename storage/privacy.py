@@ -72,6 +72,7 @@ from storage.models import (
     WeekPlanItem,
 )
 from storage.observations import normalise
+from storage.policy import is_pupil, pupil_at_school, pupils_of_school
 from storage.types import utcnow
 
 # Audit actions written here; other modules may add their own (a short dotted name).
@@ -80,6 +81,9 @@ ACTION_ERASE = "pupil.erase"
 ACTION_PEOPLE_IMPORT = "people.import"
 ACTION_GOALS_IMPORT = "goals.import"
 ACTION_INVITE = "invite.issue"
+# A teacher made a period for a group, or set or cleared a prepared goal (storage.period_goals).
+ACTION_PERIOD_CREATE = "period.create"
+ACTION_PERIOD_GOAL = "period.goal"
 # Who acted when no person did.
 ACTOR_CLI = "cli"
 ACTOR_RETENTION = "retention"
@@ -232,7 +236,7 @@ async def find_pupils(session: AsyncSession, *, school_id: int, query: str) -> l
     wanted = query.strip()
     if not wanted:
         return []
-    pupils = select(Person).where(Person.school_id == school_id, Person.role == Role.PUPIL)
+    pupils = pupils_of_school(school_id)
     by_id = (
         await session.scalars(pupils.where(func.lower(Person.external_id) == wanted.lower()))
     ).all()
@@ -259,10 +263,8 @@ async def pupil_of_school(
 ) -> PupilMatch | None:
     """The pupil with this id when they belong to this school (an admin's own), else None:
     an id from a button is never trusted."""
-    person = await session.get(Person, pupil_id)
-    if person is None or person.school_id != school_id or person.role is not Role.PUPIL:
-        return None
-    return _match(person)
+    person = await pupil_at_school(session, school_id=school_id, pupil_id=pupil_id)
+    return _match(person) if person is not None else None
 
 
 # --- collecting a pupil's data (the export) ------------------------------------------------------
@@ -470,7 +472,7 @@ async def collect_pupil_data(
     """Everything the bot keeps about one pupil. Teachers' private notes only with
     `include_private_notes`; other pupils named in a shared note are left out (their data)."""
     person = await session.get(Person, pupil_id)
-    if person is None or person.role is not Role.PUPIL:
+    if person is None or not is_pupil(person):
         raise PrivacyError("not a pupil")
     school = await session.get(School, person.school_id)
     assert school is not None
@@ -1038,7 +1040,7 @@ async def erase_pupil(
     their other pupils, reminders that mention the pupil only in their payload, files.
     """
     person = await session.get(Person, pupil_id)
-    if person is None or person.role is not Role.PUPIL:
+    if person is None or not is_pupil(person):
         raise PrivacyError("not a pupil")
     school_id, name, external_id = person.school_id, person.display_name, person.external_id
     counts = dict((await erasure_preview(session, pupil_id=pupil_id)).counts)

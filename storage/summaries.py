@@ -1,9 +1,9 @@
 """One child's week, as a parent may see it: the data behind the weekly summary.
 
-Privacy is decided here, once: `child_week` returns None unless the reader is a parent of
-the child, and it only ever reads evidence the child shared with parents and observations a
-teacher marked as visible to pupil and parents. The conversation layer turns this into
-words and pictures; nothing here knows about Telegram.
+Privacy is decided by `storage.policy`: `child_week` returns None unless the reader is a
+parent of the child, and it only ever reads evidence the child shared with parents and
+observations a teacher marked as visible to pupil and parents. The conversation layer turns
+this into words and pictures; nothing here knows about Telegram.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.evidence import visible_to_parents_clause
 from storage.goals import DEFAULT_LEVELS, levels_for, progress_of, pupil_context
 from storage.models import (
     Evidence,
@@ -32,11 +31,12 @@ from storage.models import (
     Person,
     Reflection,
     ReflectionGoal,
+    Role,
     School,
     Talk,
     TalkStatus,
 )
-from storage.parents import is_parent_of
+from storage.policy import is_parent_of, notes_visible_to, work_visible_to_parents_clause
 
 # Telegram shows at most 10 items in one album.
 MAX_PHOTOS = 10
@@ -245,7 +245,7 @@ async def _shared_work(
                 Evidence.pupil_id == pupil_id,
                 # Only what the child chose to share (and a teacher let through, where the
                 # school asks for that); nothing else ever reaches a parent.
-                visible_to_parents_clause(),
+                work_visible_to_parents_clause(),
                 Evidence.created_at >= since,
                 Evidence.created_at < until,
             )
@@ -296,7 +296,7 @@ async def _shareable_notes(
             .where(
                 ObservationPupil.pupil_id == pupil_id,
                 # Private notes stay with the teachers; only notes marked for parents.
-                Observation.is_private.is_(False),
+                *notes_visible_to(Role.PARENT),
                 Observation.text.is_not(None),
                 Observation.created_at >= since,
                 Observation.created_at < until,

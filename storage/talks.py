@@ -1,10 +1,11 @@
 """Talks (gesprekken): planning, moving, cancelling, the pupil's preparation, the agreements,
 and the period summary the teacher reads the day before.
 
-Who may do what is decided here. A teacher plans talks only for pupils of their own current
-groups and opens only the talks they organise (and still teach the pupil of); a pupil sees
-their own talks, a parent those of their own children. Every id from a button is checked
-again by these functions, so a forged button finds nothing and changes nothing.
+Who may do what is decided by `storage.policy`. A teacher plans talks only for pupils of
+their own current groups and opens only the talks they organise (and still teach the pupil
+of); a pupil sees their own talks, a parent those of their own children. Every id from a
+button is checked again by these functions, so a forged button finds nothing and changes
+nothing.
 
 Messages to the people involved are durable reminder rows (`storage.reminders`), one per
 person and moment. Their keys carry a version, `talk:{id}:v{n}:{moment}:{person}`: moving a
@@ -31,7 +32,6 @@ from storage.models import (
     Evidence,
     EvidenceFile,
     Goal,
-    Guardianship,
     MediaFile,
     MediaKind,
     Observation,
@@ -49,7 +49,7 @@ from storage.models import (
     TalkParticipant,
     TalkStatus,
 )
-from storage.observations import may_see_pupil
+from storage.policy import linked_children, linked_parents, talks_visible_to, teaches_pupil
 from storage.reminders import cancel_pending, schedule_reminder
 from storage.schooltime import SchoolCalendar, calendar_of
 
@@ -151,19 +151,12 @@ async def talk_by_id(session: AsyncSession, *, talk_id: int) -> TalkView | None:
     return await _view(session, talk) if talk is not None else None
 
 
-async def _is_teacher(session: AsyncSession, person_id: int) -> bool:
-    person = await session.get(Person, person_id)
-    return person is not None and person.role is Role.TEACHER
-
-
 async def _own_talk(session: AsyncSession, *, teacher_id: int, talk_id: int) -> Talk | None:
     """A talk this teacher organised, about a pupil they still teach."""
     talk = await session.get(Talk, talk_id, populate_existing=True)
     if talk is None or talk.organiser_id != teacher_id:
         return None
-    if not await may_see_pupil(
-        session, viewer_id=teacher_id, viewer_role=Role.TEACHER, pupil_id=talk.pupil_id
-    ):
+    if not await teaches_pupil(session, teacher_id=teacher_id, pupil_id=talk.pupil_id):
         return None
     return talk
 
@@ -177,15 +170,8 @@ async def teacher_talk(session: AsyncSession, *, teacher_id: int, talk_id: int) 
 
 
 async def parents_of(session: AsyncSession, *, pupil_id: int) -> list[int]:
-    return list(
-        (
-            await session.scalars(
-                select(Guardianship.parent_id)
-                .where(Guardianship.pupil_id == pupil_id)
-                .order_by(Guardianship.parent_id)
-            )
-        ).all()
-    )
+    parents = linked_parents(pupil_id)
+    return list((await session.scalars(parents.order_by(*parents.selected_columns))).all())
 
 
 async def participants_of(session: AsyncSession, *, talk_id: int) -> list[int]:
@@ -346,9 +332,7 @@ async def plan_talk(
     now: datetime,
 ) -> TalkView:
     """A new talk with its participants (parents too for a driehoeksgesprek) and reminders."""
-    if not await _is_teacher(session, organiser_id) or not await may_see_pupil(
-        session, viewer_id=organiser_id, viewer_role=Role.TEACHER, pupil_id=pupil_id
-    ):
+    if not await teaches_pupil(session, teacher_id=organiser_id, pupil_id=pupil_id):
         raise TalkRefusedError("pupil")
     if scheduled_at <= now:
         raise TalkRefusedError("past")
@@ -441,9 +425,7 @@ async def talks_of_teacher(
     ).all()
     views = []
     for talk in talks:
-        if await may_see_pupil(
-            session, viewer_id=teacher_id, viewer_role=Role.TEACHER, pupil_id=talk.pupil_id
-        ):
+        if await teaches_pupil(session, teacher_id=teacher_id, pupil_id=talk.pupil_id):
             views.append(await _view(session, talk))
     return views[:limit]
 
@@ -466,12 +448,14 @@ async def talks_of_parent(
     session: AsyncSession, *, parent_id: int, now: datetime, limit: int = 8
 ) -> list[TalkView]:
     """The talks a parent takes part in (driehoeksgesprekken), of their own children only."""
-    children = select(Guardianship.pupil_id).where(Guardianship.parent_id == parent_id)
-    invited = select(TalkParticipant.talk_id).where(TalkParticipant.person_id == parent_id)
     talks = (
         await session.scalars(
             select(Talk)
-            .where(Talk.pupil_id.in_(children), Talk.id.in_(invited), *_listed(now))
+            .where(
+                Talk.pupil_id.in_(linked_children(parent_id)),
+                *talks_visible_to(parent_id, Role.PARENT),
+                *_listed(now),
+            )
             .order_by(Talk.status != TalkStatus.PLANNED, Talk.scheduled_at.desc())
             .limit(limit)
         )

@@ -502,6 +502,9 @@
     if (message.video) {
       parts.push(element("video", { className: "photo", controls: true, src: fileUrl(message.video.file_id) }));
     }
+    if (message.video_note) {
+      parts.push(element("video", { className: "photo video-note", controls: true, src: fileUrl(message.video_note.file_id) }));
+    }
     if (message.sticker) parts.push(element("div", { className: "sticker" }, message.sticker.emoji || "🖼"));
     if (message.location) {
       parts.push(element("div", { className: "text" }, `📍 ${message.location.latitude}, ${message.location.longitude}`));

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_date
 from PIL import Image
-from sqlalchemy import func, select
+from pypdf import PdfReader, PdfWriter
+from sqlalchemy import func, select, update
 
+from conversations.parent_summary import summary_week
 from handlers.portfolio import Look, ToggleShare
 from storage.models import (
     Evidence,
@@ -20,11 +22,13 @@ from storage.models import (
     Feedback,
     FeedbackTarget,
     MediaFile,
+    MediaKind,
     Role,
     School,
 )
 from tests.factories import build_curriculum, give_goal
 from tests.images import small_jpeg
+from tests.videos import LOCATION, phone_mp4
 
 FORCES = "Je kunt soorten krachten herkennen"
 OWN_LEARNING = "Ik neem de regie over mijn eigen leren"
@@ -119,8 +123,21 @@ async def _all(session_factory, model) -> list:
         return list((await session.scalars(select(model))).all())
 
 
-async def test_a_pdf_is_kept_as_a_document(pupil, session_factory):
-    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+def report_pdf() -> bytes:
+    """A two-page report whose properties and XMP name its author."""
+    writer = PdfWriter()
+    writer.add_blank_page(300, 200)
+    writer.add_blank_page(300, 200)
+    writer.add_metadata({"/Author": "Juf Geheim"})
+    writer.xmp_metadata = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">Juf Geheim</x:xmpmeta>'
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+async def test_a_pdf_is_kept_as_a_document_without_its_author(pupil, settings, session_factory):
+    pdf = report_pdf()
+    assert b"Juf Geheim" in pdf
     await pupil.send_document(pdf, "verslag.pdf", "application/pdf")
     [card] = await pupil.wait_for_reply()
     assert "je bestand" in card["text"]
@@ -141,7 +158,9 @@ async def test_a_pdf_is_kept_as_a_document(pupil, session_factory):
     await pupil.press("📎 Open", message_id=portfolio["message_id"])
     [sent] = await pupil.wait_for_reply()
     assert sent["document"]["file_name"] == "verslag.pdf"
-    assert await pupil.client.download(sent["document"]["file_id"]) == pdf
+    kept = await pupil.client.download(sent["document"]["file_id"])
+    assert b"Juf Geheim" not in kept and len(PdfReader(io.BytesIO(kept)).pages) == 2
+    assert [path.read_bytes() for path in stored_files(settings)] == [kept]
 
 
 async def test_a_phone_photo_sent_as_a_file_loses_its_gps(pupil, settings, session_factory):
@@ -405,3 +424,173 @@ async def test_the_card_shows_the_date_and_the_tops_and_tips(pupil, school, sess
     assert format_date(today, format="long", locale="nl") in card["text"]
     assert "Top: Wat een <nette> tekening" in card["text"]
     assert "Tip: Zet er de eenheid bij" in card["text"]
+
+
+# --- videos ------------------------------------------------------------------------------------
+
+
+async def join(telegram, school, external_id: str, name: str):
+    user = await telegram.create_user(name)
+    await user.send_text(f"/start {school.codes[external_id]}")
+    await user.wait_for_reply()
+    return user
+
+
+async def share_the_card(pupil, card: dict) -> dict:
+    """Goal, no caption, at school, shared with parents: the card as it ends."""
+    await tag(pupil, card["message_id"], FORCES, "Verder ➡️", "Nee", "🏫 Op school")
+    return await tag(pupil, card["message_id"], "Ja")
+
+
+async def into_this_summary_week(session_factory) -> None:
+    """On a Monday /overzicht is about last week: the work moves there, as if made then."""
+    today = datetime.now(ZoneInfo("Europe/Amsterdam"))
+    monday = summary_week(today.date())
+    moment = min(datetime.combine(monday, time(10), tzinfo=today.tzinfo), today)
+    async with session_factory() as session, session.begin():
+        await session.execute(update(Evidence).values(created_at=moment.astimezone(UTC)))
+
+
+async def parents_summary(telegram, school, kind: str) -> tuple[object, dict]:
+    parent = await join(telegram, school, "O1", "Marieke")
+    await parent.send_text("/overzicht")
+    messages = await parent.wait_until(lambda ms: any(kind in m for m in ms), timeout=10)
+    [sent] = [m for m in messages if kind in m]
+    return parent, sent
+
+
+async def test_a_video_is_tagged_on_one_card_shown_and_shared_with_the_parent(
+    pupil, telegram, school, settings, session_factory
+):
+    source = phone_mp4(seconds=7)
+    await pupil.send_video(
+        source, duration=7, width=640, height=360, thumbnail=small_jpeg((640, 360), "green")
+    )
+    [card] = await pupil.wait_for_reply()
+    assert "Bij welk doel" in card["text"] and "je video" in card["text"]
+    done = await share_the_card(pupil, card)
+    assert "Bewaard in je portfolio" in done["text"] and "Gedeeld met ouders" in done["text"]
+
+    [evidence] = await _all(session_factory, Evidence)
+    [file] = await _all(session_factory, EvidenceFile)
+    async with session_factory() as session:
+        video = await session.get(MediaFile, file.media_file_id)
+        thumbnail = await session.get(MediaFile, file.thumbnail_file_id)
+    assert evidence.kind == EvidenceKind.VIDEO and evidence.shared_with_parents
+    assert video is not None and video.kind == MediaKind.VIDEO and video.duration_seconds == 7
+    assert (video.width, video.height) == (640, 360)
+    assert thumbnail is not None and thumbnail.kind == MediaKind.THUMBNAIL
+    assert max(thumbnail.width or 0, thumbnail.height or 0) <= 320
+    [kept] = [path.read_bytes() for path in stored_files(settings) if path.suffix == ".mp4"]
+    assert LOCATION not in kept and b"iPhone" not in kept and len(kept) == len(source)
+
+    await pupil.send_text("/portfolio")
+    [portfolio] = await pupil.wait_for_reply()
+    assert "🎬" in portfolio["text"] and "krachten herkennen" in portfolio["text"]
+    await pupil.press("🎬 Bekijk", message_id=portfolio["message_id"])
+    [shown] = await pupil.wait_for_reply()
+    assert shown["video"]["duration"] == 7
+    assert await pupil.client.download(shown["video"]["file_id"]) == kept
+
+    await into_this_summary_week(session_factory)
+    _parent, sent = await parents_summary(telegram, school, "video")
+    assert "krachten herkennen" in (sent.get("caption") or "")
+    assert await telegram.download(sent["video"]["file_id"]) == kept
+
+
+async def test_a_round_video_message_is_kept_and_comes_back_round(
+    pupil, telegram, school, settings, session_factory
+):
+    await pupil.send_video_note(phone_mp4(seconds=12), duration=12, length=240)
+    [card] = await pupil.wait_for_reply()
+    assert "je video" in card["text"]
+    await share_the_card(pupil, card)
+    [evidence] = await _all(session_factory, Evidence)
+    [file] = await _all(session_factory, EvidenceFile)
+    assert evidence.kind == EvidenceKind.VIDEO and file.thumbnail_file_id is None
+
+    await pupil.send_text("/portfolio")
+    [portfolio] = await pupil.wait_for_reply()
+    await pupil.press("🎬 Bekijk", message_id=portfolio["message_id"])
+    [shown] = await pupil.wait_for_reply()
+    assert shown["video_note"]["length"] == 240 and shown["video_note"]["duration"] == 12
+
+    teacher = await join(telegram, school, "T1", "Anouk")
+    await teacher.send_text("/werk")
+    [review] = await teacher.wait_for_reply()
+    assert "🎬" in review["text"]
+    await teacher.press("🎬 Bekijk", message_id=review["message_id"])
+    [seen] = await teacher.wait_for_reply()
+    assert "video_note" in seen
+
+    await into_this_summary_week(session_factory)
+    await parents_summary(telegram, school, "video_note")
+
+
+async def test_a_video_sent_as_a_file_is_a_video_and_the_teacher_sees_its_thumbnail(
+    pupil, telegram, school, settings, session_factory
+):
+    await pupil.send_document(phone_mp4(), "proef.mp4", "video/mp4")
+    [card] = await pupil.wait_for_reply()
+    assert "je video" in card["text"]
+    await tag(pupil, card["message_id"], "Geen doel", "Nee", "🏫 Op school")
+    await tag(pupil, card["message_id"], "✅ Nee, alleen juf/meester")
+    [evidence] = await _all(session_factory, Evidence)
+    [file] = await _all(session_factory, EvidenceFile)
+    assert evidence.kind == EvidenceKind.VIDEO and file.original_name == "proef.mp4"
+    [kept] = [path.read_bytes() for path in stored_files(settings)]
+    assert LOCATION not in kept
+
+    teacher = await join(telegram, school, "T1", "Anouk")
+    await teacher.send_text("/werk")
+    [review] = await teacher.wait_for_reply()
+    await teacher.press("🎬 Bekijk", message_id=review["message_id"])
+    [seen] = await teacher.wait_for_reply()
+    assert seen["video"]["file_name"] == "proef.mp4"
+
+
+async def test_a_video_with_its_thumbnail_gives_the_teacher_a_picture_card(
+    pupil, telegram, school, session_factory
+):
+    await pupil.send_video(phone_mp4(), duration=7, thumbnail=small_jpeg((320, 240), "navy"))
+    [card] = await pupil.wait_for_reply()
+    await share_the_card(pupil, card)
+    teacher = await join(telegram, school, "T1", "Anouk")
+    await teacher.send_text("/werk")
+    [review] = await teacher.wait_for_reply()
+    assert "photo" in review and "🎬" in review["caption"]
+
+
+async def test_a_video_longer_than_the_limit_is_refused_kindly(pupil, settings, session_factory):
+    assert settings.max_video_seconds == 120
+    await pupil.send_video(phone_mp4(seconds=300), duration=300, thumbnail=small_jpeg())
+    [answer] = await pupil.wait_for_reply()
+    assert "te lang" in answer["text"] and "2 minuten" in answer["text"]
+    assert await count(session_factory, Evidence) == 0
+    assert await count(session_factory, MediaFile) == 0
+    assert stored_files(settings) == []
+
+
+async def test_a_video_file_that_says_it_is_too_long_is_refused(pupil, settings, session_factory):
+    await pupil.send_document(phone_mp4(seconds=600), "lang.mp4", "video/mp4")
+    [answer] = await pupil.wait_for_reply()
+    assert "te lang" in answer["text"]
+    assert stored_files(settings) == []
+
+
+async def test_a_video_over_telegrams_download_limit_is_refused(pupil, settings, session_factory):
+    big = phone_mp4(padding=21 * 1024 * 1024)
+    await pupil.send_video(big, duration=30)
+    [answer] = await pupil.wait_for_reply()
+    assert "te groot" in answer["text"]
+    assert await count(session_factory, Evidence) == 0
+    assert stored_files(settings) == []
+
+
+async def test_a_broken_video_is_refused_and_nothing_is_kept(pupil, settings, session_factory):
+    broken = phone_mp4()[:200]  # cut off inside its moov
+    await pupil.send_video(broken, duration=7)
+    [answer] = await pupil.wait_for_reply()
+    assert "niet goed lezen" in answer["text"]
+    assert await count(session_factory, MediaFile) == 0
+    assert stored_files(settings) == []

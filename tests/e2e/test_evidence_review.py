@@ -74,7 +74,12 @@ async def add_work(
     if kind is EvidenceKind.PHOTO:
         files = [await store.store_image(small_jpeg((320, 240), "teal"))]
     else:
-        pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+        pdf = (
+            b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+            b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+            b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]>>endobj\n"
+            b"trailer<</Size 4/Root 1 0 R>>\nstartxref\n0\n%%EOF\n"
+        )
         files = [await store.store_file(pdf, kind=MediaKind.DOCUMENT, filename="verslag.pdf")]
     async with session_factory() as session, session.begin():
         evidence = await create_evidence(

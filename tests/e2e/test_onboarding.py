@@ -20,7 +20,7 @@ PUPIL_MENU = [
 TEACHER_MENU = [
     ["📝 Notitie", "👀 Nog niet gezien"],
     ["👥 Mijn groepen", "🔎 Zoeken"],
-    ["📊 Klas"],
+    ["📊 Klas", "🎯 Doelen klaarzetten"],
     ["❓ Hulp", "🌐 Taal"],
 ]
 PARENT_MENU = [
