@@ -72,6 +72,7 @@ from storage.parents import (
     FeedbackRefusedError,
     children_of_parent,
     feedback_notice,
+    feedback_notice_for_parent,
     feedback_targets,
     give_feedback,
     parents_to_notify,
@@ -92,6 +93,9 @@ Composer = Callable[
 
 PARENT_SUMMARY = "parent_summary"
 FEEDBACK_NOTICE = "feedback_notice"
+# A feedback notice meant for a parent: checked against the parent's wishes and the sharing
+# of the work when it is sent, not when it was written.
+PARENT_AUDIENCE = "parent"
 MAX_GOALS_LISTED = 6
 MAX_LEVELS_LISTED = 8
 # A summary stays well under Telegram's 4096 characters, whatever teachers and pupils typed.
@@ -521,12 +525,18 @@ async def compose_parent_summary(
 async def compose_feedback_notice(
     session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
 ) -> list[TelegramMethod[Any]] | None:
-    """Tell the child (or the mentor) about a parent's top or tip."""
+    """Tell the child (or the mentor) about a parent's top or tip, or a parent about a
+    teacher's top or tip on work the child shared."""
     try:
         feedback_id = int(reminder.payload["feedback_id"])
     except (KeyError, TypeError, ValueError):
         return None
-    notice = await feedback_notice(session, feedback_id=feedback_id)
+    if reminder.payload.get("audience") == PARENT_AUDIENCE:
+        notice = await feedback_notice_for_parent(
+            session, feedback_id=feedback_id, parent_id=to.person_id
+        )
+    else:
+        notice = await feedback_notice(session, feedback_id=feedback_id)
     if notice is None:
         return None
     if to.person_id == notice.pupil_id:

@@ -335,6 +335,26 @@ async def feedback_notice(session: AsyncSession, *, feedback_id: int) -> Feedbac
     )
 
 
+async def feedback_notice_for_parent(
+    session: AsyncSession, *, feedback_id: int, parent_id: int
+) -> FeedbackNotice | None:
+    """A teacher's top or tip on the child's work, for a parent who asked for such notices:
+    None unless the work is (still) visible to parents and the parent is the child's. Asked
+    at sending time, so work made private in the meantime is never announced."""
+    feedback = await session.get(Feedback, feedback_id)
+    if feedback is None or feedback.author_role is not Role.TEACHER or feedback.evidence_id is None:
+        return None
+    if not await is_parent_of(session, parent_id=parent_id, pupil_id=feedback.pupil_id):
+        return None
+    preferences = await preferences_of(session, parent_id=parent_id)
+    if preferences is None or not preferences.feedback_notices:
+        return None
+    evidence = await session.get(Evidence, feedback.evidence_id)
+    if evidence is None or not work_is_visible_to_parents(evidence):
+        return None
+    return await feedback_notice(session, feedback_id=feedback_id)
+
+
 # --- the plan's two feedback moments with parents -------------------------------------------
 
 PLAN_FEEDBACK_REQUEST = "plan_feedback_request"

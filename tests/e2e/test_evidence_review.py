@@ -38,7 +38,12 @@ from storage.models import (
     School,
 )
 from storage.observations import ItemKind, timeline
-from storage.parents import FeedbackRefusedError, feedback_targets, give_feedback
+from storage.parents import (
+    FeedbackRefusedError,
+    change_preferences,
+    feedback_targets,
+    give_feedback,
+)
 from storage.reminders import DueReminder, ReminderStatus, reminders_of
 from storage.summaries import child_week, week_start_of
 from tests.conftest import TOKEN
@@ -361,6 +366,69 @@ async def test_a_top_from_the_teacher_reaches_the_pupil(
     await sam.press("Ouder ▶️", message_id=portfolio["message_id"])
     older = await sam.wait_for_edit(portfolio["message_id"])
     assert POSTER in older["text"] and "Top: Heel duidelijk getekend" in older["text"]
+
+
+async def test_a_parent_hears_of_a_top_on_shared_work_only_when_they_may_see_it(
+    classroom, running_bot, telegram, session_factory
+):
+    """Parents who keep "Berichten over feedback" on hear of a teacher's top on work they may
+    see; the check is made when the notice is sent (the poster still waits for approval)."""
+    await join(telegram, classroom, "O1", "Marieke")
+    anouk = await join(telegram, classroom, "T1", "Anouk")
+    sam, marieke = classroom.persons["P1"], classroom.persons["O1"]
+    await anouk.send_text("/werk")
+    [card] = await anouk.wait_for_reply()
+    await anouk.press("👍 Top", message_id=card["message_id"])
+    await anouk.wait_for_reply()
+    await anouk.send_text("Heel duidelijk getekend, die pijlen!")
+    await anouk.wait_for_reply(count=2)
+
+    async with session_factory() as session:
+        notices = (
+            await session.scalars(select(Reminder).where(Reminder.kind == "feedback_notice"))
+        ).all()
+    [for_parent] = [row for row in notices if row.person_id == marieke]
+    # Sam has not joined the bot yet; only his own parent is on the list, no one else's.
+    assert {row.person_id for row in notices} == {marieke}
+    due = DueReminder(
+        for_parent.id,
+        for_parent.kind,
+        marieke,
+        for_parent.due_at,
+        None,
+        for_parent.payload,
+        0,
+        "k",
+    )
+
+    async def composed() -> list:
+        async with session_factory() as session:
+            with running_bot.app.i18n.context(), use_locale("nl"):
+                return (
+                    await compose_feedback_notice(
+                        session, due, Recipient(marieke, "Marieke", 2, "nl"), datetime.now(UTC)
+                    )
+                    or []
+                )
+
+    # The poster waits for the teacher's approval: nothing is announced yet.
+    assert await composed() == []
+    async with session_factory() as session, session.begin():
+        poster = await session.get(Evidence, classroom.work["poster"])
+        assert poster is not None
+        poster.approval = Approval.APPROVED
+    [method] = await composed()
+    assert "Juf Anouk gaf Sam" in method.text and "die pijlen" in method.text
+    assert POSTER in method.text
+    # A parent who turned the notices off hears nothing.
+    async with session_factory() as session, session.begin():
+        await change_preferences(session, parent_id=marieke, feedback_notices=False)
+    assert await composed() == []
+    # Work the pupil stops sharing is not announced either.
+    async with session_factory() as session, session.begin():
+        await change_preferences(session, parent_id=marieke, feedback_notices=True)
+        await set_sharing(session, pupil_id=sam, evidence_id=classroom.work["poster"], shared=False)
+    assert await composed() == []
 
 
 async def test_forged_buttons_for_another_groups_work_change_nothing(
