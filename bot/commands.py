@@ -47,6 +47,7 @@ BY_ROLE: dict[Role, tuple[tuple[str, LazyProxy], ...]] = {
         ("obs", __("Snel een notitie")),
         ("nietgezien", __("Wie heb je een tijd niet gezien?")),
         ("werk", __("Werk van je leerlingen bekijken")),
+        ("plannen", __("Eigen plannen van je leerlingen: tops & tips")),
         ("tijdlijn", __("Alles van een leerling")),
         ("zoek", __("Zoek in je notities")),
         ("klas", __("Waar staat je groep?")),

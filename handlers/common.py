@@ -57,6 +57,7 @@ def help_text(viewer: Viewer) -> str:
             _("/zoek woord – zoek in je notities"),
             _("/nietgezien – wie heb je een tijd niet gezien?"),
             _("/werk – werk van je leerlingen: tops & tips, en delen met ouders goedkeuren"),
+            _("/plannen – de eigen plannen van je leerlingen: tops & tips"),
             _("/klas – je groep in één overzicht: niveaus, reflecties, welbevinden"),
             _("/niveau naam – geef een leerling een niveau op een doel"),
             _("/voorbereiden – zet doelen en activiteiten klaar voor een periode"),

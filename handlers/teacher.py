@@ -1,6 +1,7 @@
 """A teacher's entry points: notes, who was not seen lately, a pupil's timeline, search, the
-class overview (`/klas`), the active group (`/groep`), giving a level (`/niveau`) and
-preparing a period's goals and activities (`/voorbereiden`).
+class overview (`/klas`), the active group (`/groep`), giving a level (`/niveau`),
+preparing a period's goals and activities (`/voorbereiden`) and tops & tips on pupils' own
+plans (`/plannen`, in `conversations/plan_review.py`).
 
 The note dialogue itself lives in `conversations/observation.py`; the timeline is a paged,
 filtered view without dialogue state: everything it needs rides in the button, and storage
@@ -30,7 +31,7 @@ from bot.keyboards import (
 )
 from bot.settings import Settings
 from bot.texts import bold, fill
-from conversations import assessment, class_overview, observation, period_goals
+from conversations import assessment, class_overview, observation, period_goals, plan_review
 from conversations.calendar import Clock
 from handlers.filters import HasRole
 from storage.accounts import Viewer
@@ -498,6 +499,7 @@ def build_router() -> Router:
     router.message.register(assessment.level_command, Command("niveau"), teacher)
     router.message.register(period_goals.start, F.text == BUTTON_PREPARE, teacher)
     router.message.register(period_goals.start, Command("voorbereiden"), teacher)
+    router.message.register(plan_review.open_plans, Command("plannen"), teacher)
     router.callback_query.register(
         class_overview.choose_group_tapped, class_overview.ChooseGroup.filter(), teacher
     )
@@ -522,10 +524,13 @@ def build_router() -> Router:
             "groep",
             "niveau",
             "voorbereiden",
+            "plannen",
         ),
     )
     # Giving a level: its buttons and its one dialogue step (the optional note).
     router.include_router(assessment.build_router())
     # Preparing a period: its buttons and its one typing step (activity names).
     router.include_router(period_goals.build_router())
+    # Tops & tips on pupils' own plans: the card's buttons and the typing step.
+    router.include_router(plan_review.build_router())
     return router

@@ -2,7 +2,9 @@
 
 Every function takes the `pupil_id` of the person asking and looks plans up through it, so a
 plan id or goal id from forged button data that belongs to another pupil finds nothing
-(None) and changes nothing. Nothing here commits: the caller owns the transaction.
+(None) and changes nothing. A teacher's functions (/plannen) take the teacher's id instead
+and ask `storage.policy` whether the plan's pupil is theirs now. Nothing here commits: the
+caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -11,11 +13,22 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Goal, LearningPlan, LearningPlanStep, PupilGoal
+from storage.models import (
+    Feedback,
+    FeedbackTarget,
+    Goal,
+    LearningPlan,
+    LearningPlanStep,
+    Person,
+    PupilGoal,
+    Role,
+)
+from storage.policy import is_teacher, pupils_taught_by, teaches_pupil
 from storage.types import utcnow
 
 # The limits keep the whole plan, shown back as one message, under Telegram's 4096
@@ -252,3 +265,137 @@ async def replace_steps(
     plan.updated_at = utcnow()
     await session.flush()
     return await _view(session, plan)
+
+
+# --- the teacher's look at the plans (/plannen): tops & tips --------------------------------
+
+MAX_TEACHER_FEEDBACK = 500
+
+
+@dataclass(frozen=True)
+class PlanFeedback:
+    """A top and/or tip on a plan, from a parent or a teacher."""
+
+    top: str | None
+    tip: str | None
+    author_role: Role
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TeacherPlan:
+    """One plan as a teacher sees it in /plannen."""
+
+    plan: PlanView
+    pupil_name: str
+    feedback: tuple[PlanFeedback, ...]  # oldest first
+
+
+@dataclass(frozen=True)
+class TeacherPlanPage:
+    entry: TeacherPlan | None
+    offset: int  # of the plan shown (a page past the end shows the last one)
+    total: int
+
+
+def _plans_of_group(teacher_id: int, group_id: int) -> ColumnElement[bool]:
+    return LearningPlan.pupil_id.in_(pupils_taught_by(teacher_id, group_id=group_id))
+
+
+def _teacher_order() -> tuple[ColumnElement[Any], ...]:
+    """The plans pupils worked on last come first."""
+    return (LearningPlan.updated_at.desc(), LearningPlan.id.desc())
+
+
+async def _teacher_plan(session: AsyncSession, plan: LearningPlan) -> TeacherPlan:
+    pupil = await session.get(Person, plan.pupil_id)
+    feedback = (
+        await session.scalars(
+            select(Feedback)
+            .where(Feedback.learning_plan_id == plan.id)
+            .order_by(Feedback.created_at, Feedback.id)
+        )
+    ).all()
+    return TeacherPlan(
+        plan=await _view(session, plan),
+        pupil_name=pupil.display_name if pupil is not None else "",
+        feedback=tuple(
+            PlanFeedback(row.top, row.tip, row.author_role, row.created_at) for row in feedback
+        ),
+    )
+
+
+async def plans_for_teacher(
+    session: AsyncSession, *, teacher_id: int, group_id: int | None, offset: int
+) -> TeacherPlanPage:
+    """The plans of the pupils of one of the teacher's current groups, one per page, the
+    most recently changed first. A group the teacher is not in (or none) shows nothing."""
+    if group_id is None or not await is_teacher(session, teacher_id):
+        return TeacherPlanPage(None, 0, 0)
+    mine = _plans_of_group(teacher_id, group_id)
+    total = await session.scalar(select(func.count(LearningPlan.id)).where(mine)) or 0
+    if total == 0:
+        return TeacherPlanPage(None, 0, 0)
+    offset = min(max(offset, 0), total - 1)
+    plan = await session.scalar(
+        select(LearningPlan).where(mine).order_by(*_teacher_order()).offset(offset).limit(1)
+    )
+    entry = await _teacher_plan(session, plan) if plan is not None else None
+    return TeacherPlanPage(entry, offset, total)
+
+
+async def plan_for_teacher(
+    session: AsyncSession, *, teacher_id: int, plan_id: int
+) -> TeacherPlan | None:
+    """One plan for a teacher; None unless its pupil is in one of the teacher's groups now."""
+    plan = await session.get(LearningPlan, plan_id)
+    if plan is None or not await teaches_pupil(
+        session, teacher_id=teacher_id, pupil_id=plan.pupil_id
+    ):
+        return None
+    return await _teacher_plan(session, plan)
+
+
+async def plan_position_for_teacher(
+    session: AsyncSession, *, teacher_id: int, group_id: int | None, plan_id: int
+) -> int:
+    """The page of a plan in the teacher's /plannen (0 when it is not there)."""
+    if group_id is None or not await is_teacher(session, teacher_id):
+        return 0
+    # One group's plan ids are few, and reading them cannot disagree with the ordering.
+    ids = (
+        await session.scalars(
+            select(LearningPlan.id)
+            .where(_plans_of_group(teacher_id, group_id))
+            .order_by(*_teacher_order())
+        )
+    ).all()
+    return ids.index(plan_id) if plan_id in ids else 0
+
+
+async def give_teacher_plan_feedback(
+    session: AsyncSession, *, teacher_id: int, plan_id: int, top: str | None, tip: str | None
+) -> Feedback | None:
+    """A teacher's top and/or tip on a plan of one of their pupils; None (nothing saved) when
+    the plan is gone, is not of a pupil the teacher teaches now, or nothing was said."""
+    top = (top or "").strip()[:MAX_TEACHER_FEEDBACK] or None
+    tip = (tip or "").strip()[:MAX_TEACHER_FEEDBACK] or None
+    if top is None and tip is None:
+        return None
+    plan = await session.get(LearningPlan, plan_id)
+    if plan is None or not await teaches_pupil(
+        session, teacher_id=teacher_id, pupil_id=plan.pupil_id
+    ):
+        return None
+    feedback = Feedback(
+        author_id=teacher_id,
+        author_role=Role.TEACHER,
+        target=FeedbackTarget.PLAN,
+        pupil_id=plan.pupil_id,
+        learning_plan_id=plan.id,
+        top=top,
+        tip=tip,
+    )
+    session.add(feedback)
+    await session.flush()
+    return feedback
