@@ -572,6 +572,38 @@ one.
   got a fraction of a core, and updates/s and latencies are that much worse than the machine
   can do. Read "per core" and "CPU ratio" for the bot's own cost.
 
+## Where the time goes, and why half of bare aiogram is out of reach
+
+Profiles of the bot under this load (`BENCH_PROFILE=file.prof python -m bench load ...`
+profiles the bot process) showed the cost was in hand-offs more than in SQL, and these were
+changed (2026-11):
+
+- On SQLite every statement went to aiosqlite's thread and back four times (open a cursor,
+  execute, fetch, close); now each statement is one trip, and a COMMIT or ROLLBACK with
+  nothing to do makes none (`storage/db.py`): 31 trips per update became 6.
+- aiogram read the dialogue state in a transaction of its own before the update's; it is now
+  read inside the update's transaction, once, as plain columns, and written as one upsert at
+  commit only when the step changed it (`bot.middlewares.DialogueLock`, `storage/fsm.py`).
+- Who is talking is one joined statement (`storage.accounts`); the update-id claim a
+  prebuilt INSERT (`storage/updates.py`).
+- aiogram ran every state filter and magic filter (`F.text == ...`) on a worker thread; they
+  only compare attributes of the update and now run in place (`bot.app`).
+- What start-up built is left out of the garbage collector's full collections
+  (`gc.freeze()` in `bot.runner`), which had stalled every update in hand for ~0.2 s.
+
+SQL per update fell from 7.4 to 5.3 and the bot's CPU per update roughly halved (SQLite
+9.7 to about 4.2 ms; PostgreSQL 8 to about 5 ms). What remains, by the profile: about a third
+Bot API calls (a tap costs two: answer the tap, edit the card; the bare bot makes one), about
+a third the transaction (claim the update, read the dialogue, read the viewer, write, commit:
+a floor of 0.8-1 ms), and the rest aiogram's routing through ~19 routers and the event loop.
+Added up, the floor for a transactional bot that answers a tap with two API calls is about
+2.6 ms per update against bare aiogram's 0.8 ms: a CPU ratio near 0.3, not 0.5. In polling
+mode the throughput ratio is lower still, since updates are handled one after the other
+(each confirmed only after its commit) while the bare bot runs them all at once. What would
+move it further: Redis for the dialogue state (two statements fewer per tap), the dialogue
+read folded into the viewer query, and webhook replicas for concurrency (see
+[scaling.md](scaling.md)).
+
 ## Results
 
 Machine: {cpu}, {cores} cores, {ram} RAM, {os}; Python {python}, aiogram {aiogram},

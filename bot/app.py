@@ -7,16 +7,18 @@ the very same app with `build_app`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
@@ -25,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.i18n import ViewerLocaleMiddleware, load_i18n
 from bot.middlewares import (
+    DialogueLock,
     RetryReplies,
     UpdatesInFlight,
     UpdateTransaction,
@@ -108,8 +111,11 @@ def build_app(
         bot = build_bot(settings, token=token or settings.bot_token or "")
     storage, isolation = _fsm_backend(settings, session_factory)
     # events_isolation: one update per user at a time, so two quick taps cannot both read the
-    # same dialogue state and race each other.
-    dispatcher = Dispatcher(storage=storage, events_isolation=isolation)
+    # same dialogue state and race each other. aiogram's own FSM middleware is replaced by
+    # DialogueLock, in its place, which leaves reading the state to the update's transaction.
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
+    dispatcher.fsm = DialogueLock(storage=storage, events_isolation=isolation)
+    dispatcher.update.outer_middleware(dispatcher.fsm)
     i18n = load_i18n(default_locale=settings.default_locale)
 
     # SQLite has one writer: updates and the reminder jobs of this process take turns.
@@ -123,6 +129,7 @@ def build_app(
     dispatcher.update.outer_middleware(ViewerMiddleware())
     dispatcher.update.outer_middleware(ViewerLocaleMiddleware(i18n))
     dispatcher.include_routers(*get_routers())
+    check_pure_filters_inline(dispatcher)
     dispatcher["settings"] = settings
     dispatcher["session_factory"] = session_factory
     dispatcher["i18n_core"] = i18n
@@ -160,6 +167,32 @@ def build_app(
         in_flight,
         clock,
     )
+
+
+def check_pure_filters_inline(dispatcher: Dispatcher) -> None:
+    """Dialogue states and magic filters (`F.text == ...`) checked in the event loop.
+
+    aiogram runs a filter that is not a coroutine on a worker thread (`asyncio.to_thread`):
+    a thread hop for every such filter an update passes on its way through the routers, up to
+    dozens for a message. These two kinds only compare attributes of the update, so they run
+    in place; any other plain function is left to aiogram's thread.
+    """
+    for router in dispatcher.chain_tail:
+        for observer in router.observers.values():
+            for handler in (observer._handler, *observer.handlers):
+                for check in handler.filters or ():
+                    pure = check.magic is not None or isinstance(check.callback, State)
+                    if pure and not check.awaitable:
+                        check.callback = _in_place(check.callback)
+                        check.awaitable = True
+
+
+def _in_place(check: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    # The filter object keeps the parameters it read from the original check's signature.
+    async def in_place(*args: Any, **kwargs: Any) -> Any:
+        return check(*args, **kwargs)
+
+    return in_place
 
 
 def composers(settings: Settings) -> Mapping[str, Composer]:

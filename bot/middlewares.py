@@ -1,7 +1,8 @@
 """Outer middlewares: one database transaction per update, de-duplication, and the viewer.
 
-Order (registered in bot.app): aiogram's own (errors, user context, FSM) -> UpdateTransaction
--> ViewerMiddleware -> locale. Handlers get `session` and `viewer` as arguments.
+Order (registered in bot.app): aiogram's own (errors, user context) -> DialogueLock ->
+UpdateTransaction -> ViewerMiddleware -> locale. Handlers get `session` and `viewer` as
+arguments.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageReplyMarkup,
@@ -45,8 +48,29 @@ log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
+class DialogueLock(FSMContextMiddleware):
+    """aiogram's FSM middleware, minus its early read of the dialogue state.
+
+    aiogram takes the user's lock (one update per user at a time) and then reads the state
+    for the state filters, before any of our middlewares run: with the state in the database
+    that read was a transaction of its own, a second one per update. Here only the lock is
+    taken and the `state` context handed on; `UpdateTransaction` reads the state inside the
+    update's own transaction, after the update id is claimed (a duplicate reads nothing).
+    """
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        context = self.resolve_event_context(data["bot"], data)
+        data["fsm_storage"] = self.storage
+        if context is None:
+            return await handler(event, data)
+        async with self.events_isolation.lock(key=context.key):
+            data["state"] = context
+            return await handler(event, data)
+
+
 class UpdateTransaction(BaseMiddleware):
-    """Opens the update's session, skips updates already handled, commits once at the end.
+    """Opens the update's session, skips updates already handled, reads the dialogue state
+    and commits once at the end.
 
     SQLite allows one writer at a time; handling its updates one by one in this process avoids
     "database is locked" errors under load at the cost of concurrency, which a single school
@@ -75,6 +99,11 @@ class UpdateTransaction(BaseMiddleware):
                     await session.rollback()
                     return UNHANDLED
                 data["session"] = session
+                state: FSMContext | None = data.get("state")
+                if state is not None:
+                    # For the state filters (see DialogueLock): read in this transaction, so
+                    # the state a handler acts on is the one it commits its changes against.
+                    data["raw_state"] = await state.get_state()
                 result = await handler(event, data)
                 await session.commit()
                 return result

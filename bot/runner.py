@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 import signal
@@ -94,6 +95,7 @@ async def poll(app: App, *, handle_signals: bool = True) -> None:
             loop.add_signal_handler(
                 sig, lambda: stopping.add(asyncio.create_task(app.stop_polling()))
             )
+    freeze_startup_objects()
     await app.dispatcher.start_polling(
         app.bot,
         allowed_updates=app.dispatcher.resolve_used_update_types(),
@@ -105,6 +107,15 @@ async def poll(app: App, *, handle_signals: bool = True) -> None:
         # at scale comes from webhook replicas, not from one polling process.
         handle_as_tasks=False,
     )
+
+
+def freeze_startup_objects() -> None:
+    """Leave what start-up built (modules, models, routers: most of the bot's memory) out of
+    the garbage collector's full collections. Those walk every tracked object, which here
+    took some 200 ms each under load, a stall of every update in hand; the updates' own
+    objects are collected as before."""
+    gc.collect()
+    gc.freeze()
 
 
 def build_webhook_app(app: App, *, secret: str) -> web.Application:
@@ -134,6 +145,7 @@ def build_webhook_app(app: App, *, secret: str) -> web.Application:
             allowed_updates=app.dispatcher.resolve_used_update_types(),
         )
         await announce_commands(app)
+        freeze_startup_objects()
 
     web_app.on_startup.append(register_webhook)
     return web_app

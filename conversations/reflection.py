@@ -57,7 +57,7 @@ from storage.models import EvidenceKind, Role
 from storage.reflections import (
     ReflectionAnswers,
     own_goal_ids,
-    save_reflection,
+    save_checked_reflection,
     times_worked_on,
 )
 from storage.week_plans import monday_of, week_goal_ids
@@ -479,7 +479,7 @@ async def finish(
     goal_ids = sorted(
         await own_goal_ids(session, pupil_id=viewer.person.id, goal_ids=data.get("goal_ids", []))
     )
-    reflection = await save_reflection(
+    reflection = await save_checked_reflection(
         session,
         pupil_id=viewer.person.id,
         on_date=on_date,

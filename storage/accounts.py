@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.invites import get_or_create_account
@@ -14,11 +14,15 @@ from storage.models import (
     Account,
     AccountPerson,
     Group,
-    GroupMembership,
-    Guardianship,
     Person,
     Role,
     School,
+)
+from storage.policy import (
+    current_groups_of,
+    linked_children,
+    members_of_group,
+    teachers_of_pupil,
 )
 
 
@@ -58,31 +62,51 @@ def _ref(person: Person) -> PersonRef:
     )
 
 
-async def load_viewer(session: AsyncSession, *, telegram_user_id: int) -> Viewer:
-    account = await session.scalar(
-        select(Account).where(Account.telegram_user_id == telegram_user_id)
+# Every update starts with this: the account and its persons in one statement, as plain
+# columns (no ORM objects to build and track), one row per person (one with NULLs for none).
+_VIEWER_ROWS = (
+    select(
+        Account.id,
+        Account.active_person_id,
+        Account.locale,
+        Person.id,
+        Person.display_name,
+        Person.role,
+        Person.school_id,
+        Person.locale,
+        Person.unreachable_since,
     )
-    if account is None:
+    .outerjoin(AccountPerson, AccountPerson.account_id == Account.id)
+    .outerjoin(Person, Person.id == AccountPerson.person_id)
+    .where(Account.telegram_user_id == bindparam("telegram_user_id"))
+    .order_by(Person.role, Person.display_name)
+)
+
+
+async def load_viewer(session: AsyncSession, *, telegram_user_id: int) -> Viewer:
+    rows = (await session.execute(_VIEWER_ROWS, {"telegram_user_id": telegram_user_id})).all()
+    if not rows:
         return Viewer(telegram_user_id, None, None, None, ())
-    persons = (
-        await session.scalars(
-            select(Person)
-            .join(AccountPerson, AccountPerson.person_id == Person.id)
-            .where(AccountPerson.account_id == account.id)
-            .order_by(Person.role, Person.display_name)
+    account_id, active_person_id, account_locale = rows[0][:3]
+    refs = tuple(
+        PersonRef(id=row[3], name=row[4], role=row[5], school_id=row[6], locale=row[7])
+        for row in rows
+        if row[3] is not None
+    )
+    returned = [row[3] for row in rows if row[3] is not None and row[8] is not None]
+    if returned:
+        # They are talking to the bot again, so they have unblocked it.
+        await session.execute(
+            update(Person).where(Person.id.in_(returned)).values(unreachable_since=None)
         )
-    ).all()
-    for person in persons:
-        if person.unreachable_since is not None:
-            # They are talking to the bot again, so they have unblocked it.
-            person.unreachable_since = None
-    refs = tuple(_ref(person) for person in persons)
-    active = next((ref for ref in refs if ref.id == account.active_person_id), None)
+    active = next((ref for ref in refs if ref.id == active_person_id), None)
     if active is None and refs:
         # The active person was moved to another account or erased: fall back to another one.
         active = refs[0]
-        account.active_person_id = active.id
-    return Viewer(telegram_user_id, account.id, account.locale, active, refs)
+        await session.execute(
+            update(Account).where(Account.id == account_id).values(active_person_id=active.id)
+        )
+    return Viewer(telegram_user_id, account_id, account_locale, active, refs)
 
 
 async def switch_person(session: AsyncSession, *, telegram_user_id: int, person_id: int) -> bool:
@@ -125,33 +149,20 @@ async def active_groups_of(session: AsyncSession, *, person_id: int) -> list[Gro
     """The groups a pupil or teacher is in now, with pupil counts and mentor names."""
     groups = (
         await session.scalars(
-            select(Group)
-            .join(GroupMembership, GroupMembership.group_id == Group.id)
-            .where(GroupMembership.person_id == person_id, GroupMembership.ended_at.is_(None))
-            .order_by(Group.name)
+            select(Group).where(Group.id.in_(current_groups_of(person_id))).order_by(Group.name)
         )
     ).all()
     summaries = []
     for group in groups:
         pupils = await session.scalar(
             select(func.count())
-            .select_from(GroupMembership)
-            .join(Person, Person.id == GroupMembership.person_id)
-            .where(
-                GroupMembership.group_id == group.id,
-                GroupMembership.ended_at.is_(None),
-                Person.role == Role.PUPIL,
-            )
+            .select_from(Person)
+            .where(Person.id.in_(members_of_group(group.id)), Person.role == Role.PUPIL)
         )
         mentors = (
             await session.scalars(
                 select(Person.display_name)
-                .join(GroupMembership, GroupMembership.person_id == Person.id)
-                .where(
-                    GroupMembership.group_id == group.id,
-                    GroupMembership.ended_at.is_(None),
-                    GroupMembership.is_mentor.is_(True),
-                )
+                .where(Person.id.in_(members_of_group(group.id, mentors_only=True)))
                 .order_by(Person.display_name)
             )
         ).all()
@@ -163,8 +174,7 @@ async def children_of(session: AsyncSession, *, parent_id: int) -> list[PersonRe
     children = (
         await session.scalars(
             select(Person)
-            .join(Guardianship, Guardianship.pupil_id == Person.id)
-            .where(Guardianship.parent_id == parent_id)
+            .where(Person.id.in_(linked_children(parent_id)))
             .order_by(Person.display_name)
         )
     ).all()
@@ -216,21 +226,14 @@ class Recipient:
 
 async def teachers_to_notify(session: AsyncSession, *, pupil_id: int) -> list[Recipient]:
     """The mentors of the pupil's current group, or all its teachers when it has no mentor."""
-    pupil_groups = select(GroupMembership.group_id).where(
-        GroupMembership.person_id == pupil_id, GroupMembership.ended_at.is_(None)
-    )
+    teachers = teachers_of_pupil(pupil_id).subquery()
     rows = (
         await session.execute(
-            select(Person, Account.telegram_user_id, GroupMembership.is_mentor)
-            .join(GroupMembership, GroupMembership.person_id == Person.id)
+            select(Person, Account.telegram_user_id, teachers.c.is_mentor)
+            .join(teachers, teachers.c.person_id == Person.id)
             .join(AccountPerson, AccountPerson.person_id == Person.id)
             .join(Account, Account.id == AccountPerson.account_id)
-            .where(
-                GroupMembership.group_id.in_(pupil_groups),
-                GroupMembership.ended_at.is_(None),
-                Person.role == Role.TEACHER,
-                Person.unreachable_since.is_(None),
-            )
+            .where(Person.unreachable_since.is_(None))
             .order_by(Person.display_name)
         )
     ).all()

@@ -3,6 +3,12 @@
 aiogram reads the state from storage on every event, so several processes sharing one
 database see the same dialogue state. Inside an update the update's own session is used
 (see storage.session_scope); outside one, a short transaction of its own.
+
+Every update reads its dialogue and most write it, so this is the hottest SQL of the bot: the
+row is read at most once per session, as two plain columns, and whatever the dialogue changed
+reaches the database as one statement just before the session commits (an upsert, or a
+DELETE when the dialogue ended), in the same transaction as the step's own data. A step that
+changes nothing writes nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram.fsm.state import State
@@ -20,15 +27,26 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, delete, event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm import Session, SessionTransaction
 
 from storage.models import FsmRecord
 from storage.session_scope import current_session
+from storage.types import utcnow
 
-# Where a session keeps the dialogue rows it has read (see SqlStorage._record).
-_CACHE = "fsm_records"
+# Where a session keeps the dialogues it has read, and the keys of those it changed.
+_CACHE = "fsm_dialogues"
+_CHANGED = "fsm_changed"
+
+
+@dataclass
+class _Dialogue:
+    state: str | None
+    data: dict[str, Any]
+    stored: bool  # a row exists (as far as this session knows)
 
 
 class SqlStorage(BaseStorage):
@@ -49,81 +67,119 @@ class SqlStorage(BaseStorage):
         async with self._session_factory() as own, own.begin():
             yield own
 
-    async def _record(self, session: AsyncSession, key: StorageKey) -> FsmRecord | None:
-        """The key's row, read at most once per session.
-
-        aiogram asks for the state and the data several times per update. SQLAlchemy's
-        identity map holds rows only weakly, so without this cache every ask was a SELECT
-        (six per tap in the load bench); a missing row is remembered as None too.
-        """
+    async def _dialogue(self, session: AsyncSession, key: StorageKey) -> tuple[str, _Dialogue]:
+        """The key's dialogue, read at most once per session (aiogram asks for the state and
+        the data several times per update); a missing row is remembered too."""
         built = self._key_builder.build(key)
-        cache: dict[str, FsmRecord | None] = session.info.setdefault(_CACHE, {})
-        if built not in cache:
-            cache[built] = await session.get(FsmRecord, built)
-        return cache[built]
-
-    def _remember(self, session: AsyncSession, key: StorageKey, record: FsmRecord | None) -> None:
-        session.info.setdefault(_CACHE, {})[self._key_builder.build(key)] = record
+        cache: dict[str, _Dialogue] = session.info.setdefault(_CACHE, {})
+        dialogue = cache.get(built)
+        if dialogue is None:
+            row = (await session.execute(_READ, {"key": built})).first()
+            dialogue = (
+                _Dialogue(row.state, row.data or {}, stored=True)
+                if row is not None
+                else _Dialogue(None, {}, stored=False)
+            )
+            cache[built] = dialogue
+        return built, dialogue
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         async with self._session() as session:
-            record = await self._record(session, key)
-            if record is None:
-                if value is None:
-                    return
-                record = FsmRecord(key=self._key_builder.build(key), state=value, data={})
-                session.add(record)
-                self._remember(session, key, record)
-            else:
-                record.state = value
-            self._forget_if_empty(session, key, record)
+            built, dialogue = await self._dialogue(session, key)
+            if dialogue.state != value:
+                dialogue.state = value
+                session.info.setdefault(_CHANGED, set()).add(built)
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with self._session() as session:
-            record = await self._record(session, key)
-            return record.state if record else None
+            return (await self._dialogue(session, key))[1].state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         async with self._session() as session:
-            record = await self._record(session, key)
-            if record is None:
-                if not data:
-                    return
-                record = FsmRecord(
-                    key=self._key_builder.build(key), state=None, data=copy.deepcopy(dict(data))
-                )
-                session.add(record)
-                self._remember(session, key, record)
-            else:
-                # A deep copy, marked changed: a dialogue that appended to a list it read must
-                # not have changed the row's loaded value too (SQLAlchemy would then see no
-                # difference and write nothing).
-                record.data = copy.deepcopy(dict(data))
-                flag_modified(record, "data")
-            self._forget_if_empty(session, key, record)
+            built, dialogue = await self._dialogue(session, key)
+            # A copy: a dialogue that goes on changing (or appending to a list in) what it
+            # passed here must not change what is written.
+            copied = _copy(dict(data))
+            if dialogue.data != copied:
+                dialogue.data = copied
+                session.info.setdefault(_CHANGED, set()).add(built)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self._session() as session:
-            record = await self._record(session, key)
-            return copy.deepcopy(record.data) if record else {}
-
-    def _forget_if_empty(self, session: AsyncSession, key: StorageKey, record: FsmRecord) -> None:
-        """A finished dialogue leaves no row behind: least data.
-
-        Nothing is flushed here: the state and the data of one step reach the database as one
-        statement when the update's transaction commits.
-        """
-        if record.state is not None or record.data:
-            return
-        if record in session.new:
-            session.expunge(record)
-        else:
-            session.sync_session.delete(record)
-        self._remember(session, key, None)
+            return _copy((await self._dialogue(session, key))[1].data)
 
     async def close(self) -> None:
         """The engine belongs to the app; nothing to close here."""
+
+
+def _copy(value: Any) -> Any:
+    """copy.deepcopy, quicker for what dialogue data is made of (JSON: dicts, lists and
+    plain values), which it copies itself."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if type(value) is dict:
+        return {name: _copy(item) for name, item in value.items()}
+    if type(value) is list:
+        return [_copy(item) for item in value]
+    return copy.deepcopy(value)
+
+
+_TABLE: Table = FsmRecord.__table__  # type: ignore[assignment]
+# Built once, as Core statements on the table: no ORM object to load, track and flush.
+_READ = select(_TABLE.c.state, _TABLE.c.data).where(_TABLE.c.key == bindparam("key"))
+_FORGET = delete(_TABLE).where(_TABLE.c.key == bindparam("key"))
+
+
+def _upsert(insert: Any) -> Any:
+    statement = insert(_TABLE)
+    # An upsert, not an UPDATE: the row may have gone meanwhile in this very transaction (the
+    # erasure of a pupil forgets the dialogues that mention them), and the new step must not
+    # be lost for that.
+    return statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.key],
+        set_={
+            "state": statement.excluded.state,
+            "data": statement.excluded.data,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+
+
+_WRITE = {True: _upsert(pg_insert), False: _upsert(sqlite_insert)}
+
+
+@event.listens_for(Session, "before_commit")
+def _write_changed_dialogues(session: Session) -> None:
+    """Whatever dialogues the session changed, written in its transaction just before it
+    commits. A finished dialogue (no state, no data) leaves no row behind: least data."""
+    changed: set[str] | None = session.info.pop(_CHANGED, None)
+    if not changed:
+        return
+    cache: dict[str, _Dialogue] = session.info[_CACHE]
+    write = _WRITE[session.get_bind().dialect.name == "postgresql"]
+    for key in sorted(changed):
+        dialogue = cache[key]
+        if dialogue.state is None and not dialogue.data:
+            if dialogue.stored:
+                session.execute(_FORGET, {"key": key})
+                dialogue.stored = False
+            continue
+        session.execute(
+            write,
+            {"key": key, "state": dialogue.state, "data": dialogue.data, "updated_at": utcnow()},
+        )
+        dialogue.stored = True
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_unwritten_dialogues(session: Session, transaction: SessionTransaction) -> None:
+    """What a rolled-back session read or changed is no longer what the database holds
+    (a savepoint rolled back leaves the transaction around it, and what it changed, alone)."""
+    if transaction.nested:
+        return
+    session.info.pop(_CHANGED, None)
+    session.info.pop(_CACHE, None)
 
 
 async def dialogue_states(session: AsyncSession) -> list[FsmRecord]:

@@ -52,13 +52,24 @@ async def save_reflection(
     session: AsyncSession, *, pupil_id: int, on_date: date, answers: ReflectionAnswers
 ) -> Reflection:
     """A new row every time: a second reflection on one day adds to the first."""
-    for scale in (answers.how_it_went, answers.effort, answers.wellbeing):
-        if not 1 <= scale <= 4:
-            raise ReflectionError(f"scale value {scale}")
     if set(answers.goal_ids) - await own_goal_ids(
         session, pupil_id=pupil_id, goal_ids=answers.goal_ids
     ):
         raise ReflectionError("goal not the pupil's own")
+    return await save_checked_reflection(
+        session, pupil_id=pupil_id, on_date=on_date, answers=answers
+    )
+
+
+async def save_checked_reflection(
+    session: AsyncSession, *, pupil_id: int, on_date: date, answers: ReflectionAnswers
+) -> Reflection:
+    """`save_reflection` for goal ids the caller has just taken from `own_goal_ids` (the
+    reflection dialogue does, to leave out a goal dropped while the pupil was answering):
+    the same question is not asked of the database twice."""
+    for scale in (answers.how_it_went, answers.effort, answers.wellbeing):
+        if not 1 <= scale <= 4:
+            raise ReflectionError(f"scale value {scale}")
     reflection = Reflection(
         pupil_id=pupil_id,
         on_date=on_date,

@@ -40,18 +40,6 @@ COMPARING_METHODS = {"in_", "not_in", "is_", "is_not", "isnot", "notin_"}
 
 # (module, function) -> why it may read a relationship itself.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("accounts.py", "active_groups_of"): (
-        "the menu's own groups and their mentors; accounts.py is being reworked elsewhere, "
-        "switch to policy.current_groups_of afterwards"
-    ),
-    ("accounts.py", "children_of"): (
-        "the parent's own children for the menu; switch to policy.linked_children once "
-        "accounts.py is free"
-    ),
-    ("accounts.py", "teachers_to_notify"): (
-        "whom to tell about a pupil's new work; switch to policy.current_groups_of(pupil_id) "
-        "once accounts.py is free"
-    ),
     ("privacy.py", "_Collector.info"): (
         "the export lists every group and parent link of the one pupil (ended ones too), "
         "after policy.pupil_at_school chose the pupil"
