@@ -56,7 +56,7 @@ from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.calendar import Clock
 from conversations.media_intake import is_image_file, media_store, send_kept_file
-from conversations.parent_summary import FEEDBACK_NOTICE, PARENT_AUDIENCE
+from conversations.parent_summary import PARENT_AUDIENCE, announce_feedback
 from handlers.filters import HasRole
 from storage.accounts import Recipient, Viewer, recipient
 from storage.evidence import (
@@ -72,7 +72,7 @@ from storage.evidence import (
 )
 from storage.models import Approval, EvidenceKind, Role
 from storage.parents import parents_to_notify
-from storage.reminders import DueReminder, previous_notice, schedule_reminder
+from storage.reminders import DueReminder, previous_notice
 
 log = logging.getLogger(__name__)
 
@@ -480,27 +480,23 @@ async def feedback_typed(
     await state.clear()
     moment = clock.now() if clock is not None else datetime.now(UTC)
     pupil = await recipient(session, person_id=feedback.pupil_id)
-    if pupil is not None:
-        # The notice parents' tops & tips use too: one wording for the pupil.
-        await schedule_reminder(
-            session,
-            kind=FEEDBACK_NOTICE,
-            person_id=pupil.person_id,
-            due_at=moment,
-            idempotency_key=f"{FEEDBACK_NOTICE}:{feedback.id}:{pupil.person_id}",
-            payload={"feedback_id": feedback.id},
-        )
+    # The notice parents' tops & tips use too: one wording for the pupil.
+    await announce_feedback(
+        session,
+        feedback_id=feedback.id,
+        person_ids=[pupil.person_id] if pupil is not None else [],
+        moment=moment,
+    )
     # Parents who asked for feedback notices hear of it too; whether they may (the work
     # shared and approved, the notices still wanted) is decided when it is sent.
-    for parent in await parents_to_notify(session, pupil_id=feedback.pupil_id):
-        await schedule_reminder(
-            session,
-            kind=FEEDBACK_NOTICE,
-            person_id=parent.person_id,
-            due_at=moment,
-            idempotency_key=f"{FEEDBACK_NOTICE}:{feedback.id}:{parent.person_id}",
-            payload={"feedback_id": feedback.id, "audience": PARENT_AUDIENCE},
-        )
+    parents = await parents_to_notify(session, pupil_id=feedback.pupil_id)
+    await announce_feedback(
+        session,
+        feedback_id=feedback.id,
+        person_ids=[parent.person_id for parent in parents],
+        moment=moment,
+        audience=PARENT_AUDIENCE,
+    )
     evidence_id = feedback.evidence_id or 0
     entry = await review_item(session, teacher_id=viewer.person.id, evidence_id=evidence_id)
     name = _first_name(entry.pupil_name) if entry else ""

@@ -46,6 +46,7 @@ stateDiagram-v2
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 from aiogram import F, Router
@@ -222,7 +223,15 @@ def render_plan(plan: PlanView) -> str:
     lines += ["", _("🗓 <b>Mijn draaiboek</b>")]
     if not plan.steps:
         lines.append(_("<i>nog geen stappen</i>"))
-    for number, step in enumerate(plan.steps, start=1):
+    lines += timeline_lines(plan.steps)
+    return "\n".join(lines)
+
+
+def timeline_lines(steps: Sequence[PlanStep]) -> list[str]:
+    """The plan's timeline, a line per step with who and when under it: the pupil's own view
+    and the teacher's card (conversations/plan_review.py) read it the same way."""
+    lines: list[str] = []
+    for number, step in enumerate(steps, start=1):
         lines.append(fill("{number}. {what}", number=number, what=step.what))
         details = [
             fill(template, value=value)
@@ -231,7 +240,7 @@ def render_plan(plan: PlanView) -> str:
         ]
         if details:
             lines.append("     " + "  ·  ".join(details))
-    return "\n".join(lines)
+    return lines
 
 
 def _edit_keyboard(plan_id: int) -> InlineKeyboardMarkup:

@@ -522,6 +522,31 @@ async def compose_parent_summary(
     return methods or None
 
 
+async def announce_feedback(
+    session: AsyncSession,
+    *,
+    feedback_id: int,
+    person_ids: Sequence[int],
+    moment: datetime,
+    audience: str | None = None,
+) -> None:
+    """A `feedback_notice` row per person, due now: the dispatcher sends it in their own
+    language, outside their quiet hours, and `compose_feedback_notice` decides its words (and,
+    for parents, whether it may be sent at all)."""
+    payload: dict[str, Any] = {"feedback_id": feedback_id}
+    if audience is not None:
+        payload["audience"] = audience
+    for person_id in person_ids:
+        await schedule_reminder(
+            session,
+            kind=FEEDBACK_NOTICE,
+            person_id=person_id,
+            due_at=moment,
+            idempotency_key=f"{FEEDBACK_NOTICE}:{feedback_id}:{person_id}",
+            payload=payload,
+        )
+
+
 async def compose_feedback_notice(
     session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
 ) -> list[TelegramMethod[Any]] | None:
@@ -773,15 +798,12 @@ async def feedback_written(
     # by the reminder dispatcher, in their language, outside their quiet hours.
     pupil = await recipient(session, person_id=feedback.pupil_id)
     teachers = await teachers_to_notify(session, pupil_id=feedback.pupil_id)
-    for person_id in [p.person_id for p in ([pupil] if pupil else []) + teachers]:
-        await schedule_reminder(
-            session,
-            kind=FEEDBACK_NOTICE,
-            person_id=person_id,
-            due_at=moment,
-            idempotency_key=f"{FEEDBACK_NOTICE}:{feedback.id}:{person_id}",
-            payload={"feedback_id": feedback.id},
-        )
+    await announce_feedback(
+        session,
+        feedback_id=feedback.id,
+        person_ids=[p.person_id for p in ([pupil] if pupil else []) + teachers],
+        moment=moment,
+    )
     await message.answer(
         _("Dank je wel! Je kind en de mentor krijgen je top te zien.")
         if not is_tip

@@ -42,7 +42,8 @@ from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.calendar import Clock
 from conversations.evidence_review import MAX_LINE
-from conversations.parent_summary import FEEDBACK_NOTICE
+from conversations.learning_plan import timeline_lines
+from conversations.parent_summary import announce_feedback
 from handlers.filters import HasRole
 from storage.accounts import Viewer, recipient
 from storage.learning_plans import (
@@ -56,7 +57,6 @@ from storage.learning_plans import (
 )
 from storage.models import Role
 from storage.overview import GroupRef, active_group
-from storage.reminders import schedule_reminder
 
 MAX_FEEDBACK_SHOWN = 4
 MAX_FEEDBACK_TEXT = 100
@@ -143,15 +143,7 @@ def card_text(page: TeacherPlanPage, group: GroupRef, settings: Settings) -> str
     lines += ["", _("🗓 <b>Draaiboek</b>")]
     if not plan.steps:
         lines.append(_("<i>nog geen stappen</i>"))
-    for number, step in enumerate(plan.steps, start=1):
-        lines.append(fill("{number}. {what}", number=number, what=step.what))
-        details = [
-            fill(template, value=value)
-            for template, value in (("👥 {value}", step.who), ("📅 {value}", step.when))
-            if value
-        ]
-        if details:
-            lines.append("     " + "  ·  ".join(details))
+    lines += timeline_lines(plan.steps)
     lines += ["", _("<b>Tops & tips</b>")]
     given = [
         line
@@ -332,16 +324,13 @@ async def feedback_typed(
         return
     moment = clock.now() if clock is not None else datetime.now(UTC)
     pupil = await recipient(session, person_id=feedback.pupil_id)
-    if pupil is not None:
-        # The notice tops & tips on work use too: one wording for the pupil.
-        await schedule_reminder(
-            session,
-            kind=FEEDBACK_NOTICE,
-            person_id=pupil.person_id,
-            due_at=moment,
-            idempotency_key=f"{FEEDBACK_NOTICE}:{feedback.id}:{pupil.person_id}",
-            payload={"feedback_id": feedback.id},
-        )
+    # The notice tops & tips on work use too: one wording for the pupil.
+    await announce_feedback(
+        session,
+        feedback_id=feedback.id,
+        person_ids=[pupil.person_id] if pupil is not None else [],
+        moment=moment,
+    )
     entry = await plan_for_teacher(session, teacher_id=viewer.person.id, plan_id=plan_id)
     name = _first_name(entry.pupil_name) if entry else ""
     await message.answer(
