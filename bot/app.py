@@ -37,7 +37,7 @@ from bot.observability import UpdateLogMiddleware
 from bot.responses import keep_response_models
 from bot.sanitize import CleanInput
 from bot.settings import Settings
-from conversations import evidence_review, parent_summary, prompts
+from conversations import evidence_review, goals, parent_summary, prompts
 from conversations.talks import composers as talk_composers
 from handlers import get_routers
 from scheduler.dispatcher import Composer
@@ -205,4 +205,5 @@ def composers(settings: Settings) -> Mapping[str, Composer]:
         KIND_BRIEF: partial(talk_composers.compose_brief, settings=settings),
         **parent_summary.composers_for(settings),
         **evidence_review.COMPOSERS,
+        **goals.COMPOSERS,
     }

@@ -22,24 +22,26 @@ reached are shown with ⏳ and may still be chosen: the teacher sees them in the
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from html import escape
+from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
+from aiogram.methods import SendMessage, TelegramMethod
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, use_locale
+from bot.i18n import _
 from bot.keyboards import button, edit_card, main_menu, shorten
 from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.calendar import Clock, school_today
 from handlers.filters import HasRole
-from storage.accounts import Viewer, recipient, teachers_to_notify
+from storage.accounts import Recipient, Viewer, teachers_to_notify
 from storage.goals import (
     GoalChoice,
     GoalChoiceError,
@@ -48,17 +50,24 @@ from storage.goals import (
     choose_offered_goal,
     chosen_goals,
     decide_proposal,
+    decision_on,
     goal_sets_of,
     goals_of_line,
     lines_of,
+    open_proposal,
     propose_goal,
     pupil_context,
     search_goals,
     teacher_offer,
 )
 from storage.models import GoalMode, PupilGoalStatus, Role
+from storage.reminders import DueReminder, schedule_reminder
 
 log = logging.getLogger(__name__)
+
+# Reminder kinds: the mentor asked about a proposed goal, the pupil told the decision.
+GOAL_PROPOSAL = "goal_proposal"
+GOAL_DECISION = "goal_decision"
 
 PAGE_SIZE = 6
 TIER_STARS = {1: "⭐", 2: "⭐⭐", 3: "⭐⭐⭐"}
@@ -418,30 +427,20 @@ async def propose(
         )
         return
     teachers = await teachers_to_notify(session, pupil_id=viewer.person.id)
+    # The mentor is asked through the reminder queue: in their own language, and a pupil
+    # proposing at nine in the evening does not wake the teacher (quiet hours wait).
+    moment = clock.now() if clock is not None else datetime.now(UTC)
     for teacher in teachers:
-        with use_locale(teacher.locale or settings.default_locale):
-            text = fill(
-                _("{pupil} wil graag aan dit doel werken:\n{goal}\nIs dat goed?"),
-                pupil=viewer.person.name,
-                goal=f"{chosen.goal.code} {chosen.goal.text}",
-            )
-            keyboard = InlineKeyboardMarkup(
-                inline_keyboard=[
-                    [
-                        button(
-                            _("✅ Goed"), Decide(pupil_goal_id=chosen.pupil_goal_id, approve=True)
-                        ),
-                        button(
-                            _("✖️ Nu niet"),
-                            Decide(pupil_goal_id=chosen.pupil_goal_id, approve=False),
-                        ),
-                    ]
-                ]
-            )
-        try:
-            await bot.send_message(teacher.telegram_user_id, text, reply_markup=keyboard)
-        except TelegramAPIError:
-            log.warning("could not tell teacher %s about a proposed goal", teacher.person_id)
+        await schedule_reminder(
+            session,
+            kind=GOAL_PROPOSAL,
+            person_id=teacher.person_id,
+            due_at=moment,
+            idempotency_key=(
+                f"{GOAL_PROPOSAL}:{chosen.pupil_goal_id}:{teacher.person_id}:{moment.timestamp()}"
+            ),
+            payload={"pupil_goal_id": chosen.pupil_goal_id},
+        )
     reply = fill(_("Je voorstel {goal} is naar je leerkracht gestuurd. 👍"), goal=chosen.goal.text)
     if not teachers:
         reply = fill(
@@ -457,9 +456,10 @@ async def decide(
     bot: Bot,
     session: AsyncSession,
     viewer: Viewer,
-    settings: Settings,
+    clock: Clock | None = None,
 ) -> None:
-    """A teacher confirms or declines a pupil's proposal; the pupil hears it."""
+    """A teacher confirms or declines a pupil's proposal; the pupil hears it (queued, like
+    the question: outside quiet hours, in the pupil's language)."""
     assert viewer.person is not None
     decided = await decide_proposal(
         session,
@@ -477,20 +477,73 @@ async def decide(
     if query.message is not None and isinstance(query.message, Message):
         verdict = _("✅ Goedgekeurd") if callback_data.approve else _("✖️ Nu niet")
         await query.message.edit_text(fill("{goal}\n", goal=goal.text) + verdict)
-    pupil = await recipient(session, person_id=pupil_id)
-    if pupil is None:
-        return
-    with use_locale(pupil.locale or settings.default_locale):
+    moment = clock.now() if clock is not None else datetime.now(UTC)
+    await schedule_reminder(
+        session,
+        kind=GOAL_DECISION,
+        person_id=pupil_id,
+        due_at=moment,
+        idempotency_key=f"{GOAL_DECISION}:{callback_data.pupil_goal_id}",
+        payload={"pupil_goal_id": callback_data.pupil_goal_id},
+    )
+
+
+# --- the messages between pupil and mentor, sent by the reminder dispatcher ------------------
+
+
+async def compose_goal_proposal(
+    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+) -> list[TelegramMethod[Any]] | None:
+    """The mentor's question about a proposed goal; nothing once it is decided already."""
+    try:
+        pupil_goal_id = int(reminder.payload["pupil_goal_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    proposal = await open_proposal(session, teacher_id=to.person_id, pupil_goal_id=pupil_goal_id)
+    if proposal is None:
+        return None
+    pupil_name, goal = proposal
+    text = fill(
+        _("{pupil} wil graag aan dit doel werken:\n{goal}\nIs dat goed?"),
+        pupil=pupil_name,
+        goal=f"{goal.code} {goal.text}",
+    )
+    keyboard = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                button(_("✅ Goed"), Decide(pupil_goal_id=pupil_goal_id, approve=True)),
+                button(_("✖️ Nu niet"), Decide(pupil_goal_id=pupil_goal_id, approve=False)),
+            ]
+        ]
+    )
+    return [SendMessage(chat_id=to.telegram_user_id, text=text, reply_markup=keyboard)]
+
+
+async def compose_goal_decision(
+    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+) -> list[TelegramMethod[Any]] | None:
+    """The pupil hears what the mentor decided."""
+    try:
+        pupil_goal_id = int(reminder.payload["pupil_goal_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    decision = await decision_on(session, pupil_id=to.person_id, pupil_goal_id=pupil_goal_id)
+    if decision is None:
+        return None
+    status, goal = decision
+    if status is PupilGoalStatus.ACTIVE:
+        text = fill(_("Je leerkracht vindt {goal} een goed doel. Succes! 💪"), goal=goal.text)
+    elif status is PupilGoalStatus.REJECTED:
         text = fill(
-            _("Je leerkracht vindt {goal} een goed doel. Succes! 💪")
-            if callback_data.approve
-            else _("Je leerkracht wil {goal} nu nog niet als doel. Vraag gerust waarom."),
+            _("Je leerkracht wil {goal} nu nog niet als doel. Vraag gerust waarom."),
             goal=goal.text,
         )
-    try:
-        await bot.send_message(pupil.telegram_user_id, text)
-    except TelegramAPIError:
-        log.warning("could not tell pupil %s about the decision", pupil_id)
+    else:
+        return None
+    return [SendMessage(chat_id=to.telegram_user_id, text=text)]
+
+
+COMPOSERS = {GOAL_PROPOSAL: compose_goal_proposal, GOAL_DECISION: compose_goal_decision}
 
 
 async def finished(

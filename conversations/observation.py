@@ -562,10 +562,11 @@ async def unseen_message(
 
 
 async def unseen_message_for(
-    session: AsyncSession, *, teacher_id: int, today: date
+    session: AsyncSession, *, teacher_id: int, today: date, all_groups: bool = False
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The "not seen" text for one teacher: asked for, or as the morning nudge."""
-    group_id = await active_group_id(session, teacher_id=teacher_id)
+    """The "not seen" text for one teacher: asked for (the active group), or as the morning
+    nudge (`all_groups`: a teacher of several groups is not reminded of one group only)."""
+    group_id = None if all_groups else await active_group_id(session, teacher_id=teacher_id)
     days, pupils = await unseen_pupils(
         session, teacher_id=teacher_id, today=today, group_id=group_id
     )

@@ -122,7 +122,9 @@ async def teacher_nudge(
     day = _day(reminder.payload, "date")
     if day is None:
         return None
-    text, keyboard = await unseen_message_for(session, teacher_id=reminder.person_id, today=day)
+    text, keyboard = await unseen_message_for(
+        session, teacher_id=reminder.person_id, today=day, all_groups=True
+    )
     if keyboard is None:
         return None
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from aiogram import F, Router
 from aiogram.filters import Command
@@ -13,7 +13,7 @@ from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, current_locale, ngettext
-from bot.keyboards import BUTTON_LOOK_BACK, BUTTON_MY_GOALS, main_menu
+from bot.keyboards import BUTTON_LOOK_BACK, BUTTON_MY_GOALS, main_menu, shorten
 from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.calendar import Clock, school_today
@@ -29,10 +29,13 @@ from storage.goals import (
     record_self_assessment,
 )
 from storage.models import PupilGoalStatus, Role
+from storage.observations import ItemKind, timeline
 from storage.reflections import reflections_since
 from storage.week_plans import monday_of, plan_items
 
 LOOK_BACK_DAYS = 14
+# Notes a teacher shared with the pupil, newest first, under the look back.
+MAX_NOTES_SHOWN = 5
 HOW_EMOJI = {4: "😀", 3: "🙂", 2: "😐", 1: "😟"}
 
 
@@ -204,14 +207,12 @@ async def look_back(
     """The last two weeks of reflections, one compact line each."""
     assert viewer.person is not None
     today = school_today(settings, clock)
-    reflections = await reflections_since(
-        session, pupil_id=viewer.person.id, since=today - timedelta(days=LOOK_BACK_DAYS - 1)
-    )
+    since = today - timedelta(days=LOOK_BACK_DAYS - 1)
+    reflections = await reflections_since(session, pupil_id=viewer.person.id, since=since)
+    seen = await _notes_since(session, viewer.person.id, since)
     if not reflections:
-        await message.answer(
-            _("Je hebt de afgelopen twee weken nog niet gereflecteerd. Begin met /reflectie!"),
-            reply_markup=main_menu(viewer),
-        )
+        lines = [_("Je hebt de afgelopen twee weken nog niet gereflecteerd. Begin met /reflectie!")]
+        await message.answer("\n".join(lines + seen), reply_markup=main_menu(viewer))
         return
     lines = [bold(_("Terugkijken: de laatste twee weken"))]
     for reflection in reflections:
@@ -237,7 +238,30 @@ async def look_back(
             days,
         ).format(days=days),
     ]
-    await message.answer("\n".join(lines), reply_markup=main_menu(viewer))
+    await message.answer("\n".join(lines + seen), reply_markup=main_menu(viewer))
+
+
+async def _notes_since(session: AsyncSession, pupil_id: int, since: date) -> list[str]:
+    """What the teacher noted about the pupil and marked for the pupil and parents (never a
+    private note: the policy leaves those out for a pupil), as lines under the look back."""
+    page = await timeline(
+        session,
+        viewer_id=pupil_id,
+        viewer_role=Role.PUPIL,
+        pupil_id=pupil_id,
+        kinds=[ItemKind.OBSERVATION],
+        per_page=MAX_NOTES_SHOWN,
+    )
+    notes = [item for item in page.items if item.at.date() >= since] if page else []
+    if not notes:
+        return []
+    lines = ["", bold(_("👀 Wat je juf of meester zag"))]
+    for note in notes:
+        day = format_date(note.at.date(), format="EEE d MMM", locale=current_locale())
+        lines.append(fill("{day} · {text}", day=day, text=shorten(note.text, 200)))
+        if note.author:
+            lines[-1] += fill(" <i>({author})</i>", author=note.author)
+    return lines
 
 
 def build_router() -> Router:

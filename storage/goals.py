@@ -375,13 +375,9 @@ async def goal_available_to(session: AsyncSession, *, school_id: int, goal_id: i
     return found is not None
 
 
-async def decide_proposal(
-    session: AsyncSession, *, teacher_id: int, pupil_goal_id: int, approve: bool
-) -> tuple[int, GoalView] | None:
-    """A teacher of the pupil's group confirms or declines a proposed goal.
-
-    Returns (pupil id, goal) when decided, None when this teacher may not decide it or it was
-    decided already (a second tap, or another mentor was quicker)."""
+async def _pupil_goal_with_goal(
+    session: AsyncSession, pupil_goal_id: int
+) -> tuple[PupilGoal, GoalView] | None:
     row = (
         await session.execute(
             select(PupilGoal, Goal, LearningLine)
@@ -393,6 +389,45 @@ async def decide_proposal(
     if row is None:
         return None
     pupil_goal, goal, line = row
+    return pupil_goal, _goal_view(goal, line)
+
+
+async def open_proposal(
+    session: AsyncSession, *, teacher_id: int, pupil_goal_id: int
+) -> tuple[str, GoalView] | None:
+    """(The pupil's name, the goal) of a proposal this teacher may still decide; None once it
+    is decided, withdrawn, or the pupil is no longer theirs (the message is then not needed)."""
+    found = await _pupil_goal_with_goal(session, pupil_goal_id)
+    if found is None or found[0].status is not PupilGoalStatus.PROPOSED:
+        return None
+    pupil_goal, goal = found
+    if not await teaches_pupil(session, teacher_id=teacher_id, pupil_id=pupil_goal.pupil_id):
+        return None
+    pupil = await session.get(Person, pupil_goal.pupil_id)
+    return (pupil.display_name if pupil else ""), goal
+
+
+async def decision_on(
+    session: AsyncSession, *, pupil_id: int, pupil_goal_id: int
+) -> tuple[PupilGoalStatus, GoalView] | None:
+    """What became of the pupil's own proposal (confirmed or not yet), for telling them."""
+    found = await _pupil_goal_with_goal(session, pupil_goal_id)
+    if found is None or found[0].pupil_id != pupil_id:
+        return None
+    return found[0].status, found[1]
+
+
+async def decide_proposal(
+    session: AsyncSession, *, teacher_id: int, pupil_goal_id: int, approve: bool
+) -> tuple[int, GoalView] | None:
+    """A teacher of the pupil's group confirms or declines a proposed goal.
+
+    Returns (pupil id, goal) when decided, None when this teacher may not decide it or it was
+    decided already (a second tap, or another mentor was quicker)."""
+    found = await _pupil_goal_with_goal(session, pupil_goal_id)
+    if found is None:
+        return None
+    pupil_goal, goal = found
     if pupil_goal.status is not PupilGoalStatus.PROPOSED:
         return None
     if not await teaches_pupil(session, teacher_id=teacher_id, pupil_id=pupil_goal.pupil_id):
@@ -400,7 +435,7 @@ async def decide_proposal(
     pupil_goal.status = PupilGoalStatus.ACTIVE if approve else PupilGoalStatus.REJECTED
     pupil_goal.confirmed_by_id = teacher_id
     await session.flush()
-    return pupil_goal.pupil_id, _goal_view(goal, line)
+    return pupil_goal.pupil_id, goal
 
 
 async def goal_sets_of(session: AsyncSession, *, school_id: int) -> list[GoalSet]:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import time
+
 from sqlalchemy import select
 
 from conversations.goals import Decide, OfferPick, Propose
 from handlers.pupil import AssessLevel
-from storage.models import Assessment, GoalMode, PupilGoal, PupilGoalStatus
+from storage.models import (
+    Assessment,
+    GoalMode,
+    PupilGoal,
+    PupilGoalStatus,
+    Reminder,
+    ReminderStatus,
+    School,
+)
+from storage.observations import create_observation
 from tests.factories import build_curriculum, give_goal
 
 
@@ -15,6 +26,14 @@ async def joined(telegram, school, key: str, name: str):
     await user.send_text(f"/start {school.codes[key]}")
     await user.wait_for_reply()
     return user
+
+
+async def no_quiet_hours(session_factory, school) -> None:
+    """Messages between pupil and mentor go out at once, whatever the time the test runs."""
+    async with session_factory() as session, session.begin():
+        row = await session.get(School, school.school_id)
+        assert row is not None
+        row.quiet_hours_start = row.quiet_hours_end = time(0, 0)
 
 
 async def goals_of(session_factory, pupil_id: int) -> dict[int, PupilGoalStatus]:
@@ -74,6 +93,7 @@ async def test_pupil_led_a_proposal_is_confirmed_by_the_mentor(
     running_bot, telegram, school, session_factory
 ):
     curriculum = await build_curriculum(session_factory, school, mode=GoalMode.PUPIL_LED)
+    await no_quiet_hours(session_factory, school)
     mentor = await joined(telegram, school, "T1", "Anouk")
     pupil = await joined(telegram, school, "P1", "Sam")
     await pupil.send_text("/doelen")
@@ -91,10 +111,13 @@ async def test_pupil_led_a_proposal_is_confirmed_by_the_mentor(
         PupilGoalStatus.PROPOSED
     )
 
+    # The question goes through the reminder queue, like every message to someone else.
+    await running_bot.app.reminders.dispatch()
     [ask] = await mentor.wait_for_reply()
     assert "Sam de Vries" in ask["text"] and "samen" in ask["text"]
     await mentor.press("✅ Goed", message_id=ask["message_id"])
     await mentor.wait_for_edit(ask["message_id"])
+    await running_bot.app.reminders.dispatch()
     [told] = await pupil.wait_for_reply()
     assert "goed doel" in told["text"]
     assert (await goals_of(session_factory, school.persons["P1"]))[goal_id] is (
@@ -175,3 +198,57 @@ async def test_look_back_lists_the_last_two_weeks(running_bot, telegram, school,
     await pupil.send_text("🔙 Terugkijken")
     [empty] = await pupil.wait_for_reply()
     assert "nog niet gereflecteerd" in empty["text"]
+
+
+async def test_look_back_shows_the_notes_the_teacher_shared_and_never_the_private_ones(
+    running_bot, telegram, school, session_factory
+):
+    """A note "for pupil and parents" reaches the pupil's look back; a private one never."""
+    async with session_factory() as session, session.begin():
+        for text, private in (("Je hielp Noor heel goed", False), ("GEHEIM zorgpunt", True)):
+            await create_observation(
+                session,
+                author_id=school.persons["T1"],
+                pupil_ids=[school.persons["P1"]],
+                text=text,
+                is_private=private,
+            )
+    pupil = await joined(telegram, school, "P1", "Sam")
+    await pupil.send_text("🔙 Terugkijken")
+    [answer] = await pupil.wait_for_reply()
+    assert "nog niet gereflecteerd" in answer["text"]
+    assert "Wat je juf of meester zag" in answer["text"]
+    assert "Je hielp Noor heel goed" in answer["text"]
+    assert "GEHEIM" not in answer["text"]
+
+
+async def test_a_proposal_in_quiet_hours_waits_for_the_morning(
+    running_bot, telegram, school, session_factory
+):
+    """Quiet hours all day: the mentor's question stays in the queue and nothing arrives."""
+    await build_curriculum(session_factory, school, mode=GoalMode.PUPIL_LED)
+    async with session_factory() as session, session.begin():
+        row = await session.get(School, school.school_id)
+        assert row is not None
+        row.quiet_hours_start, row.quiet_hours_end = time(0, 0), time(23, 59, 59)
+    mentor = await joined(telegram, school, "T1", "Anouk")
+    pupil = await joined(telegram, school, "P1", "Sam")
+    await pupil.send_text("/doelen")
+    [screen] = await pupil.wait_for_reply()
+    await pupil.press("Vaardigheden", message_id=screen["message_id"])
+    await pupil.wait_for_edit(screen["message_id"])
+    await pupil.press("Samenwerken", message_id=screen["message_id"])
+    await pupil.wait_for_edit(screen["message_id"])
+    await pupil.press("Ik werk samen met anderen aan een taak", message_id=screen["message_id"])
+    [sent] = await pupil.wait_for_reply()
+    assert "naar je leerkracht gestuurd" in sent["text"]
+
+    await running_bot.app.reminders.dispatch()
+    async with session_factory() as session:
+        [question] = (
+            await session.scalars(select(Reminder).where(Reminder.kind == "goal_proposal"))
+        ).all()
+    assert question.person_id == school.persons["T1"]
+    assert question.status is ReminderStatus.PENDING and question.sent_at is None
+    chat = await mentor.messages()
+    assert not any("wil graag aan dit doel werken" in str(m.get("text", "")) for m in chat)

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.i18n import load_i18n
+from conversations.observation import unseen_message_for
 from storage.models import (
     Group,
     GroupMembership,
@@ -34,6 +36,7 @@ from storage.observations import (
     unseen_pupils,
     window_start,
 )
+from storage.overview import set_active_group
 from tests.factories import DemoSchool, build_school
 
 
@@ -306,3 +309,35 @@ async def test_search_ignores_accents_and_case(session_factory):
                 session, viewer_id=teacher, viewer_role=Role.TEACHER, word=word
             )
             assert [item.text for item in found] == ["Sam hielp Chloé met de Überschrift"], word
+
+
+async def test_the_morning_list_covers_every_group_and_the_asked_list_the_active_one(
+    session_factory,
+):
+    """A teacher of two groups: /nietgezien answers for the group in hand, the 07:45 nudge
+    for all of them (a pupil of the other group is not forgotten for weeks)."""
+    school = await build_school(session_factory)
+    others = await other_group(session_factory, school)
+    teacher = school.persons["T1"]
+    today = datetime.now(UTC).date()
+    async with session_factory() as session, session.begin():
+        daan_group = await session.scalar(
+            select(GroupMembership.group_id).where(GroupMembership.person_id == others["P3"])
+        )
+        session.add(GroupMembership(group_id=daan_group, person_id=teacher))
+    async with session_factory() as session, session.begin():
+        first_group = await session.scalar(
+            select(GroupMembership.group_id).where(
+                GroupMembership.person_id == school.persons["P1"]
+            )
+        )
+        await set_active_group(session, teacher_id=teacher, group_id=first_group)
+    i18n = load_i18n()
+    async with session_factory() as session:
+        with i18n.context(), i18n.use_locale("nl"):
+            asked, _ = await unseen_message_for(session, teacher_id=teacher, today=today)
+            nudge, _ = await unseen_message_for(
+                session, teacher_id=teacher, today=today, all_groups=True
+            )
+    assert "Sam" in asked and "Noor" in asked and "Daan" not in asked
+    assert "Sam" in nudge and "Noor" in nudge and "Daan" in nudge
