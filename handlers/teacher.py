@@ -55,7 +55,9 @@ from storage.overview import active_group_id
 PER_PAGE = 5
 # Deeper pages cost a longer query per source; forged page numbers stop here.
 MAX_PAGE = 200
-MAX_PUPIL_BUTTONS = 24
+# A whole class as buttons, two a row: Dutch groups run to 30-odd pupils (a combination
+# group a few more); Telegram allows 100 buttons in a message.
+MAX_PUPIL_BUTTONS = 40
 # Callback data holds at most 64 bytes: a longer tag filter is not carried in a button.
 MAX_TAG_IN_BUTTON = 30
 ALL = "all"
