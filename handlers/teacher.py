@@ -320,12 +320,16 @@ def _item_line(item: TimelineItem, zone: ZoneInfo) -> str:
             + ("\n" + fill(_("Afspraken: {text}"), text=item.text) if item.text else "")
         )
     by = _("leerling") if item.details.get("by") == "pupil" else _("leerkracht")
-    return f"{icon} {when} " + fill(
+    line = f"{icon} {when} " + fill(
         _("niveau {level} ({by}): {goal}"),
         level=item.details.get("level") or "?",
         by=by,
         goal=item.text,
     )
+    # The explanation typed after the level (/niveau) is found again here.
+    if item.details.get("note"):
+        line += "\n" + fill("💬 {note}", note=item.details["note"])
+    return line
 
 
 def _render(page: TimelinePage, settings: Settings, kind: str, tag: str) -> str:

@@ -519,6 +519,7 @@ async def timeline(
                 details={
                     "level": level_name or assessment.level,
                     "by": assessment.by_role.value,
+                    "note": assessment.note,
                 },
             )
             for assessment, goal_text, level_name in rows

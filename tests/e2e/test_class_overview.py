@@ -250,6 +250,11 @@ async def test_a_teacher_gives_a_level_with_a_note(running_bot, telegram, school
     await teacher.send_text("/klas")
     _picture, table = await teacher.wait_for_reply(count=2)
     assert "Sam de Vries  2  4" in table["text"]
+    # The explanation is found again in Sam's timeline, under the level.
+    await teacher.send_text("/tijdlijn Sam")
+    [timeline] = await teacher.wait_for_reply()
+    assert "niveau expert (leerkracht)" in timeline["text"]
+    assert "💬 Legt het groepje uit hoe ze de taken verdelen." in timeline["text"]
 
     # From a pupil's timeline: the same dialogue for that pupil, by /niveau with a name too.
     await teacher.send_text("/tijdlijn Noor")
