@@ -65,6 +65,8 @@ BUTTON_UNSEEN = __("👀 Nog niet gezien")
 BUTTON_TIMELINE = __("🔎 Zoeken")
 BUTTON_CLASS = __("📊 Klas")
 BUTTON_PREPARE = __("🎯 Doelen klaarzetten")
+BUTTON_WORK = __("📥 Werk")
+BUTTON_TALKS = __("🗣 Gesprekken")
 BUTTON_PORTFOLIO = __("🗂 Portfolio")
 # parents
 BUTTON_SUMMARY = __("📬 Overzicht")
@@ -85,6 +87,7 @@ def main_menu(viewer: Viewer) -> ReplyKeyboardMarkup | None:
             [BUTTON_NOTE, BUTTON_UNSEEN],
             [BUTTON_MY_GROUPS, BUTTON_TIMELINE],
             [BUTTON_CLASS, BUTTON_PREPARE],
+            [BUTTON_WORK, BUTTON_TALKS],
         ],
         Role.PARENT: [[BUTTON_SUMMARY, BUTTON_MY_CHILDREN], [BUTTON_PARENT_SETTINGS]],
         Role.ADMIN: [[BUTTON_SCHOOL]],

@@ -51,7 +51,7 @@ from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _, current_locale, ngettext
-from bot.keyboards import button, shorten
+from bot.keyboards import BUTTON_WORK, button, shorten
 from bot.settings import Settings
 from bot.texts import bold, fill
 from conversations.calendar import Clock
@@ -570,6 +570,7 @@ def build_router() -> Router:
     router = Router(name="evidence_review")
     teacher = HasRole(Role.TEACHER)
     router.message.register(open_review, Command("werk"), teacher)
+    router.message.register(open_review, F.text == BUTTON_WORK, teacher)
     router.callback_query.register(opened_from_digest, OpenReview.filter(), teacher)
     router.callback_query.register(page_turned, ReviewAt.filter(), teacher)
     router.callback_query.register(look, ReviewLook.filter(), teacher)

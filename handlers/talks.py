@@ -6,14 +6,14 @@ includes their router, so `handlers/__init__.py` needs one line for all of it.
 
 from __future__ import annotations
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
-from bot.keyboards import main_menu
+from bot.keyboards import BUTTON_TALKS, main_menu
 from conversations.calendar import Clock
 from conversations.talks import build_router as talk_dialogues
 from conversations.talks.planning import begin_planning, teacher_list
@@ -43,6 +43,14 @@ async def teacher_talks(
     await message.answer(text, reply_markup=keyboard)
 
 
+async def teacher_talks_button(
+    message: Message, session: AsyncSession, viewer: Viewer, clock: Clock | None = None
+) -> None:
+    """ "🗣 Gesprekken": the teacher's list, as /gesprek without a name."""
+    text, keyboard = await teacher_list(session, viewer, clock)
+    await message.answer(text, reply_markup=keyboard)
+
+
 async def own_talks(
     message: Message, session: AsyncSession, viewer: Viewer, clock: Clock | None = None
 ) -> None:
@@ -61,6 +69,7 @@ async def not_for_you(message: Message, viewer: Viewer) -> None:
 def build_router() -> Router:
     router = Router(name="talk_entry")
     router.message.register(teacher_talks, Command(*COMMANDS), HasRole(Role.TEACHER))
+    router.message.register(teacher_talks_button, F.text == BUTTON_TALKS, HasRole(Role.TEACHER))
     router.message.register(own_talks, Command(*COMMANDS), HasRole(Role.PUPIL, Role.PARENT))
     router.message.register(not_for_you, Command(*COMMANDS))
     router.include_router(talk_dialogues())

@@ -654,3 +654,13 @@ def test_a_card_with_much_to_say_still_fits_in_a_photo_caption():
     assert len(text) <= 1024
     # The newest tip stays; older tops & tips make room.
     assert "Sam wil dit delen" in text and "💡 Tip" in text
+
+
+async def test_the_menu_buttons_open_the_work_and_the_talks(classroom, telegram):
+    anouk = await join(telegram, classroom, "T1", "Anouk")
+    await anouk.send_text("📥 Werk")
+    [card] = await anouk.wait_for_reply()
+    assert POSTER in body(card) and "👍 Top" in labels(card)
+    await anouk.send_text("🗣 Gesprekken")
+    [talks] = await anouk.wait_for_reply()
+    assert "Nieuw gesprek" in str(talks.get("reply_markup"))
