@@ -85,6 +85,11 @@ NEEDS_APPROVAL_HELP = (
     "work a pupil shares waits for a teacher's approval (/werk) before parents see it: "
     "for schools that record per child whether images may be shared"
 )
+_FORMAL_ON = 'Parents are written to with "u" in Dutch.'
+FORMAL_ADDRESS_HELP = (
+    'the bot writes to the school\'s parents in Dutch with "u" instead of "je" '
+    '(pupils and teachers always get "je"; other languages are unaffected)'
+)
 
 
 def register(commands: Subcommands) -> None:
@@ -104,11 +109,22 @@ def register(commands: Subcommands) -> None:
         default=False,
         help=NEEDS_APPROVAL_HELP + " (default: no)",
     )
+    create.add_argument(
+        "--parent-address-formal",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help=FORMAL_ADDRESS_HELP + " (default: no)",
+    )
     create.set_defaults(handler=_school_create)
     change = school_commands.add_parser("set", help="change a school's settings")
     change.add_argument("--school", metavar="NAME", help="needed when there are several schools")
     change.add_argument(
         "--needs-approval", action=argparse.BooleanOptionalAction, help=NEEDS_APPROVAL_HELP
+    )
+    change.add_argument(
+        "--parent-address-formal",
+        action=argparse.BooleanOptionalAction,
+        help=FORMAL_ADDRESS_HELP,
     )
     change.set_defaults(handler=_school_set)
 
@@ -204,6 +220,7 @@ async def _school_create(settings: Settings, args: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> School:
         school = await create_school(session, name=args.name, timezone=timezone, locale=locale)
         school.shared_work_needs_approval = args.needs_approval
+        school.parent_address_formal = args.parent_address_formal
         return school
 
     school = await _in_transaction(settings, work)
@@ -212,23 +229,37 @@ async def _school_create(settings: Settings, args: argparse.Namespace) -> int:
     )
     if school.shared_work_needs_approval:
         print("Shared work waits for a teacher's approval before parents see it.")
+    if school.parent_address_formal:
+        print(_FORMAL_ON)
     return 0
 
 
 async def _school_set(settings: Settings, args: argparse.Namespace) -> int:
-    if args.needs_approval is None:
-        raise UserError("nothing to change: give --needs-approval or --no-needs-approval")
+    if args.needs_approval is None and args.parent_address_formal is None:
+        raise UserError(
+            "nothing to change: give --needs-approval/--no-needs-approval or "
+            "--parent-address-formal/--no-parent-address-formal"
+        )
 
     async def work(session: AsyncSession) -> School:
         school = await _school(session, args.school)
-        school.shared_work_needs_approval = args.needs_approval
+        if args.needs_approval is not None:
+            school.shared_work_needs_approval = args.needs_approval
+        if args.parent_address_formal is not None:
+            school.parent_address_formal = args.parent_address_formal
         return school
 
     school = await _in_transaction(settings, work)
-    if school.shared_work_needs_approval:
-        print(f"{school.name}: shared work now waits for a teacher's approval (/werk).")
-    else:
-        print(f"{school.name}: shared work reaches parents without approval.")
+    if args.needs_approval is not None:
+        if school.shared_work_needs_approval:
+            print(f"{school.name}: shared work now waits for a teacher's approval (/werk).")
+        else:
+            print(f"{school.name}: shared work reaches parents without approval.")
+    if args.parent_address_formal is not None:
+        if school.parent_address_formal:
+            print(f"{school.name}: {_FORMAL_ON}")
+        else:
+            print(f'{school.name}: parents are written to with "je" in Dutch.')
     return 0
 
 

@@ -42,6 +42,8 @@ BY_ROLE: dict[Role, tuple[tuple[str, LazyProxy], ...]] = {
         ("overzicht", __("Het weekoverzicht van je kind")),
         # parents
         ("instellingen", __("Wat je ontvangt en wanneer")),
+        # parents
+        ("gesprek", __("Gesprekken waarvoor je bent uitgenodigd")),
     ),
     Role.TEACHER: (
         ("obs", __("Snel een notitie")),

@@ -3,6 +3,12 @@
 The .po files are the single source of truth in git; compiling them at start-up (a few ms)
 means no stale .mo file can ever be used. `_` marks and translates a string now; `__` is the
 lazy form for filters (reply-keyboard buttons are matched in the user's own language).
+
+Formal Dutch: a school may address its parents with "u" (`School.parent_address_formal`).
+`locales/nl/LC_MESSAGES/formal.po` holds, per ordinary Dutch text that says "je", its formal
+wording; the Dutch translator consults it while `formal_address(True)` is in force, which the
+locale middleware and the scheduler's dispatcher set for such a parent. So no call of `_()`
+needs to know about it.
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from gettext import GNUTranslations
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +37,27 @@ from storage.models import Role
 
 LOCALES_DIR = PROJECT_ROOT / "locales"
 DOMAIN = "messages"
+# The formal ("u") wording of Dutch texts for parents; msgid is the ordinary Dutch text.
+FORMAL_DOMAIN = "formal"
+FORMAL_LOCALE = "nl"
+
+# Whether the person now being written to is a parent whose school says "u".
+_formal_address: ContextVar[bool] = ContextVar("formal_address", default=False)
 
 __all__ = [
     "DOMAIN",
+    "FORMAL_DOMAIN",
     "LOCALES_DIR",
     "ViewerLocaleMiddleware",
     "_",
     "__",
+    "addresses_formally",
     "current_locale",
+    "formal_address",
     "load_i18n",
     "ngettext",
     "use_locale",
+    "viewer_is_addressed_formally",
 ]
 
 
@@ -85,7 +103,70 @@ def load_i18n(*, path: Path = LOCALES_DIR, default_locale: str = "nl") -> I18n:
     for locale, translation in i18n.locales.items():
         if locale in PARENT_LOCALES and english is not None:
             translation.add_fallback(english)
+    formal_po = path / FORMAL_LOCALE / "LC_MESSAGES" / f"{FORMAL_DOMAIN}.po"
+    ordinary = i18n.locales.get(FORMAL_LOCALE)
+    if ordinary is not None and formal_po.exists():
+        i18n.locales[FORMAL_LOCALE] = FormalDutch(formal_po, ordinary)
     return i18n
+
+
+class FormalDutch(GNUTranslations):
+    """The Dutch translator, which gives a text's formal wording while `formal_address` is on.
+
+    Compiled in memory from formal.po; an entry without every form is left out, so the
+    ordinary text is shown rather than an empty one. An entry equal to its msgid marks a text
+    that was checked and stays as it is (for instance a question the parent asks the child)."""
+
+    def __init__(self, po_path: Path, ordinary: GNUTranslations) -> None:
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=FORMAL_LOCALE)
+        for message in list(catalog):
+            forms = message.string if isinstance(message.string, tuple) else (message.string,)
+            if message.id and not all(forms):
+                catalog.delete(message.id, context=message.context)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog, use_fuzzy=False)
+        buffer.seek(0)
+        super().__init__(buffer)
+        self.ordinary = ordinary
+
+    def gettext(self, message: str) -> str:
+        if _formal_address.get():
+            formal = super().gettext(message)
+            if formal != message:
+                return formal
+        return self.ordinary.gettext(message)
+
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        if _formal_address.get():
+            formal = super().ngettext(msgid1, msgid2, n)
+            if formal not in (msgid1, msgid2):
+                return formal
+        return self.ordinary.ngettext(msgid1, msgid2, n)
+
+
+def addresses_formally(role: Role | None, *, parent_address_formal: bool) -> bool:
+    """Only a parent is ever written to with "u", and only when the school asks for it."""
+    return role is Role.PARENT and parent_address_formal
+
+
+def viewer_is_addressed_formally(viewer: Viewer | None) -> bool:
+    """Whoever the account's active person is decides: a teacher who is also a parent is
+    written to with "u" only while acting as the parent."""
+    person = viewer.person if viewer is not None else None
+    return person is not None and addresses_formally(
+        person.role, parent_address_formal=person.parent_address_formal
+    )
+
+
+@contextmanager
+def formal_address(formal: bool) -> Iterator[None]:
+    """Write to the person with "u" (in Dutch) for a while, or explicitly not."""
+    token = _formal_address.set(formal)
+    try:
+        yield
+    finally:
+        _formal_address.reset(token)
 
 
 def pick_locale(viewer: Viewer | None, user: User | None, available: set[str], default: str) -> str:
@@ -106,6 +187,16 @@ def pick_locale(viewer: Viewer | None, user: User | None, available: set[str], d
 
 
 class ViewerLocaleMiddleware(I18nMiddleware):
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        viewer: Viewer | None = data.get("viewer")
+        with formal_address(viewer_is_addressed_formally(viewer)):
+            return await super().__call__(handler, event, data)
+
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         return pick_locale(
             data.get("viewer"),

@@ -25,7 +25,7 @@ from babel.dates import format_time
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import show_commands
-from bot.i18n import _, current_locale
+from bot.i18n import _, current_locale, formal_address, viewer_is_addressed_formally
 from bot.keyboards import main_menu
 from bot.settings import Settings
 from bot.texts import fill, names_list
@@ -64,9 +64,13 @@ async def use_code(
     if result.outcome in (RedeemOutcome.LINKED, RedeemOutcome.ALREADY_LINKED):
         await state.clear()
         viewer = await load_viewer(session, telegram_user_id=message.from_user.id)
-        await message.answer(await welcome_text(session, viewer), reply_markup=main_menu(viewer))
-        if message.bot is not None:
-            await show_commands(message.bot, message.chat.id, viewer)
+        # Only now is it known who this is, and so whether the school says "u" to them.
+        with formal_address(viewer_is_addressed_formally(viewer)):
+            await message.answer(
+                await welcome_text(session, viewer), reply_markup=main_menu(viewer)
+            )
+            if message.bot is not None:
+                await show_commands(message.bot, message.chat.id, viewer)
         return
     await state.set_state(Onboarding.waiting_for_code)
     if result.outcome is RedeemOutcome.LOCKED:

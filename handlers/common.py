@@ -9,7 +9,13 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import show_commands
-from bot.i18n import _, current_locale, use_locale
+from bot.i18n import (
+    _,
+    current_locale,
+    formal_address,
+    use_locale,
+    viewer_is_addressed_formally,
+)
 from bot.keyboards import (
     BUTTON_HELP,
     BUTTON_LANGUAGE,
@@ -73,6 +79,8 @@ def help_text(viewer: Viewer) -> str:
             _("/overzicht – het weekoverzicht van je kind, nu meteen"),
             # parents
             _("/instellingen – wat je ontvangt, wanneer, en je stille uren"),
+            # parents
+            _("/gesprek – de gesprekken waarvoor je bent uitgenodigd"),
             # parents
             _(
                 "Elke week krijg je vanzelf een overzicht. "
@@ -179,17 +187,19 @@ async def person_chosen(
     viewer = await load_viewer(session, telegram_user_id=query.from_user.id)
     assert viewer.person is not None
     await query.answer()
-    text = fill(
-        # parents
-        _("Je bent nu {name} ({role})."),
-        name=viewer.person.name,
-        role=role_label(viewer.person.role),
-    )
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text)
-        await query.message.answer(_("Kies iets uit het menu."), reply_markup=main_menu(viewer))
-        if query.bot is not None:
-            await show_commands(query.bot, query.message.chat.id, viewer)
+    # From here on the bot speaks to the new role, "u" included when it is a parent's school's.
+    with formal_address(viewer_is_addressed_formally(viewer)):
+        text = fill(
+            # parents
+            _("Je bent nu {name} ({role})."),
+            name=viewer.person.name,
+            role=role_label(viewer.person.role),
+        )
+        if isinstance(query.message, Message):
+            await query.message.edit_text(text)
+            await query.message.answer(_("Kies iets uit het menu."), reply_markup=main_menu(viewer))
+            if query.bot is not None:
+                await show_commands(query.bot, query.message.chat.id, viewer)
 
 
 def build_router() -> Router:

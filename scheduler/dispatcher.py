@@ -32,6 +32,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.i18n import addresses_formally, formal_address
 from scheduler import metrics
 from scheduler.sender import DeliveryFailed, RateLimitedSender, Unreachable
 from storage import reminders
@@ -214,7 +215,14 @@ class ReminderDispatcher:
                 await session.commit()
                 return report
             locale = target.locale if target.locale in self._i18n.available_locales else None
-            with self._i18n.context(), self._i18n.use_locale(locale or self._i18n.default_locale):
+            formal = addresses_formally(
+                target.role, parent_address_formal=target.parent_address_formal
+            )
+            with (
+                self._i18n.context(),
+                self._i18n.use_locale(locale or self._i18n.default_locale),
+                formal_address(formal),
+            ):
                 methods = await composer(session, item, target.recipient, now)
             # The composer only reads; nothing of it is kept.
             await session.rollback()

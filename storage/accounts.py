@@ -33,6 +33,8 @@ class PersonRef:
     role: Role
     school_id: int
     locale: str | None
+    # The school writes to its parents with "u" (read for everyone; only parents get it).
+    parent_address_formal: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,11 @@ _VIEWER_ROWS = (
         Person.school_id,
         Person.locale,
         Person.unreachable_since,
+        School.parent_address_formal,
     )
     .outerjoin(AccountPerson, AccountPerson.account_id == Account.id)
     .outerjoin(Person, Person.id == AccountPerson.person_id)
+    .outerjoin(School, School.id == Person.school_id)
     .where(Account.telegram_user_id == bindparam("telegram_user_id"))
     .order_by(Person.role, Person.display_name)
 )
@@ -89,7 +93,14 @@ async def load_viewer(session: AsyncSession, *, telegram_user_id: int) -> Viewer
         return Viewer(telegram_user_id, None, None, None, ())
     account_id, active_person_id, account_locale = rows[0][:3]
     refs = tuple(
-        PersonRef(id=row[3], name=row[4], role=row[5], school_id=row[6], locale=row[7])
+        PersonRef(
+            id=row[3],
+            name=row[4],
+            role=row[5],
+            school_id=row[6],
+            locale=row[7],
+            parent_address_formal=bool(row[9]),
+        )
         for row in rows
         if row[3] is not None
     )
@@ -274,13 +285,15 @@ class DeliveryTarget:
     # The person's language, else the account's, else the school's.
     locale: str
     preferences: dict[str, Any]
+    # The school writes to its parents with "u"; whether this person is one is up to the role.
+    parent_address_formal: bool = False
 
 
 async def delivery_target(session: AsyncSession, *, person_id: int) -> DeliveryTarget | None:
     """None when the person has no Telegram account linked or has blocked the bot."""
     row = (
         await session.execute(
-            select(Person, Account, School.locale)
+            select(Person, Account, School.locale, School.parent_address_formal)
             .join(AccountPerson, AccountPerson.person_id == Person.id)
             .join(Account, Account.id == AccountPerson.account_id)
             .join(School, School.id == Person.school_id)
@@ -289,7 +302,7 @@ async def delivery_target(session: AsyncSession, *, person_id: int) -> DeliveryT
     ).one_or_none()
     if row is None:
         return None
-    person, account, school_locale = row
+    person, account, school_locale, parent_address_formal = row
     locale = person.locale or account.locale or school_locale
     return DeliveryTarget(
         recipient=Recipient(person.id, person.display_name, account.telegram_user_id, locale),
@@ -297,6 +310,7 @@ async def delivery_target(session: AsyncSession, *, person_id: int) -> DeliveryT
         school_id=person.school_id,
         locale=locale,
         preferences=dict(person.preferences or {}),
+        parent_address_formal=bool(parent_address_formal),
     )
 
 
