@@ -64,6 +64,7 @@ from storage.period_goals import (
     PeriodChoice,
     PeriodRef,
     PreparedTier,
+    TierChange,
     Workspace,
     activities_of,
     add_activity,
@@ -748,17 +749,12 @@ async def tier_set(
     if place is None or change is None or change.goal is None:
         await _refuse(query)
         return
-    await query.answer(
-        fill(
-            _("Klaargezet: {stars} {goal}"),
-            stars=TIER_STARS[change.tier],
-            goal=shorten(change.goal.text, 150),
-        )
+    done = fill(
+        _("Klaargezet: {stars} {goal}"),
+        stars=TIER_STARS[change.tier],
+        goal=shorten(change.goal.text, 150),
     )
-    line = await line_preparation(session, place=place, line_id=change.line_id)
-    assert line is not None
-    text, keyboard = _line_card(place, line, _keeping_note(change.pupils_keeping))
-    await edit_card(query, text, keyboard)
+    await _back_to_line(query, session, place, change, done)
 
 
 async def tier_cleared(
@@ -786,7 +782,15 @@ async def tier_cleared(
     if place is None or change is None:
         await _refuse(query)
         return
-    await query.answer(fill(_("{stars} is weer leeg."), stars=TIER_STARS[change.tier]))
+    done = fill(_("{stars} is weer leeg."), stars=TIER_STARS[change.tier])
+    await _back_to_line(query, session, place, change, done)
+
+
+async def _back_to_line(
+    query: CallbackQuery, session: AsyncSession, place: Workspace, change: TierChange, done: str
+) -> None:
+    """The tap's short confirmation, and the line's card as it is now."""
+    await query.answer(done)
     line = await line_preparation(session, place=place, line_id=change.line_id)
     assert line is not None
     text, keyboard = _line_card(place, line, _keeping_note(change.pupils_keeping))
