@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
+import functools
+import inspect
 import json
 import os
 import resource
@@ -24,6 +26,7 @@ import socket
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +64,10 @@ class Counters:
         self.reset()
 
     def reset(self) -> None:
+        # The event loop thread's CPU time by part of the work (see `split_cpu`).
+        self.split: dict[str, float] = defaultdict(float)
+        self.api_calls = 0
+        self.thread_start = time.thread_time()
         self.updates: dict[str, int] = defaultdict(int)
         self.statements: dict[str, int] = defaultdict(int)
         self.seconds: dict[str, float] = defaultdict(float)
@@ -85,9 +92,88 @@ class Counters:
                 for step in steps
             },
             "cpu_seconds": round(times.user + times.system - self.cpu_start, 3),
+            "loop_thread_cpu_seconds": round(time.thread_time() - self.thread_start, 3),
+            "split_seconds": {part: round(seconds, 4) for part, seconds in self.split.items()},
+            "api_calls": self.api_calls,
             # ru_maxrss is in KiB on Linux: the high-water mark of the whole process life.
             "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         }
+
+
+class _Part:
+    """The event loop thread's CPU time spent inside a block, less what inner parts took.
+
+    `time.thread_time` counts this thread only: SQLite's own work on aiosqlite's thread is not
+    in it, and neither is waiting. It is exact only while one update is handled at a time
+    (polling: `handle_as_tasks=False`); with concurrent updates (webhook) another update's work
+    done during an await is counted too, so the split is printed for polling only.
+    """
+
+    def __init__(self, counters: Counters, name: str) -> None:
+        self.counters = counters
+        self.name = name
+
+    async def run(self, awaitable: Awaitable[Any]) -> Any:
+        split = self.counters.split
+        inner_before = sum(split.values())
+        started = time.thread_time()
+        try:
+            return await awaitable
+        finally:
+            spent = time.thread_time() - started
+            split[self.name] += spent - (sum(split.values()) - inner_before)
+
+
+def split_cpu(app: App, counters: Counters) -> None:
+    """Times the parts of an update: the Bot API calls, the opening trip (claim, viewer,
+    dialogue), the commit, and the handlers' own work (their own SQL included); the rest of
+    an update is aiogram's routing, filters and the middlewares."""
+    from aiogram.client.session.middlewares.base import BaseRequestMiddleware
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    import bot.middlewares
+
+    api = _Part(counters, "Bot API calls")
+
+    class TimedRequests(BaseRequestMiddleware):
+        async def __call__(self, make_request: Any, bot: Bot, method: Any) -> Any:
+            if type(method).__name__ == "GetUpdates":
+                return await make_request(bot, method)
+            counters.api_calls += 1
+            return await api.run(make_request(bot, method))
+
+    app.bot.session.middleware(TimedRequests())
+
+    opening = _Part(counters, "opening (claim, viewer, dialogue)")
+    open_update = bot.middlewares.open_update
+
+    async def timed_open(*args: Any, **kwargs: Any) -> Any:
+        return await opening.run(open_update(*args, **kwargs))
+
+    bot.middlewares.open_update = timed_open  # type: ignore[assignment]
+
+    commit_part = _Part(counters, "commit (dialogue write included)")
+    commit = AsyncSession.commit
+
+    async def timed_commit(self: AsyncSession) -> None:
+        await commit_part.run(commit(self))
+
+    AsyncSession.commit = timed_commit  # type: ignore[method-assign]
+
+    handlers = _Part(counters, "handlers' own work (their SQL included)")
+    for router in app.dispatcher.chain_tail:
+        for observer in router.observers.values():
+            for handler in observer.handlers:
+                if inspect.iscoroutinefunction(handler.callback):
+                    handler.callback = _timed_handler(handlers, handler.callback)
+
+
+def _timed_handler(part: _Part, callback: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(callback)
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        return await part.run(callback(*args, **kwargs))
+
+    return timed
 
 
 def count_updates(dispatcher: Dispatcher, counters: Counters) -> None:
@@ -98,12 +184,18 @@ def count_updates(dispatcher: Dispatcher, counters: Counters) -> None:
         step = step_of(update)
         token = _current_step.set(step)
         started = time.perf_counter()
+        cpu_started = time.thread_time()
+        inner_before = sum(counters.split.values())
         try:
             return await handle(bot, update, **kwargs)
         except Exception:
             counters.errors += 1
             raise
         finally:
+            inner = sum(counters.split.values()) - inner_before
+            counters.split["routing, filters, middlewares"] += (
+                time.thread_time() - cpu_started - inner
+            )
             counters.seconds[step] += time.perf_counter() - started
             counters.updates[step] += 1
             _current_step.reset(token)
@@ -140,6 +232,7 @@ def build_portfolio(
 
     event.listen(app.engine.sync_engine, "before_cursor_execute", counted_statement)
     count_updates(app.dispatcher, counters)
+    split_cpu(app, counters)
     return app
 
 

@@ -226,7 +226,27 @@ def summarise(
     )
 
 
-def print_result(result: RunResult, label: str) -> None:
+def print_split(result: RunResult) -> None:
+    """The event loop thread's CPU per update, by part (polling only: see bench._botproc)."""
+    bot = result.bot
+    handled = bot["updates"] or 1
+    split = dict(bot.get("split_seconds") or {})
+    if not split:
+        return
+    split["outside updates (getUpdates, event loop)"] = bot["loop_thread_cpu_seconds"] - sum(
+        split.values()
+    )
+    other = 1000 * (bot["cpu_seconds"] - bot["loop_thread_cpu_seconds"]) / handled
+    print(
+        f"{'CPU split':9} per update, event loop thread "
+        f"{1000 * bot['loop_thread_cpu_seconds'] / handled:.2f} ms + other threads {other:.2f} ms"
+    )
+    for part, seconds in sorted(split.items(), key=lambda item: -item[1]):
+        extra = f" ({bot['api_calls'] / handled:.2f} calls)" if part == "Bot API calls" else ""
+        print(f"{'':9} {1000 * seconds / handled:5.2f} ms  {part}{extra}")
+
+
+def print_result(result: RunResult, label: str, mode: str) -> None:
     bot = result.bot
     handled = bot["updates"] or 1
     print(
@@ -267,6 +287,8 @@ def print_result(result: RunResult, label: str) -> None:
         f"and pupils) {result.bench_cpu_seconds:.1f} s "
         f"({100 * result.bench_cpu_seconds / max(result.seconds, 1e-9):.0f}%)"
     )
+    if mode == "polling":
+        print_split(result)
     print(f"{'peak RSS':9} {bot['peak_rss_kib'] / 1024:.0f} MiB (the bot process)")
     if bot["errors"] or result.stuck:
         print(
@@ -314,7 +336,7 @@ async def run(arguments: argparse.Namespace) -> None:
                 )
             saved = await reflections_saved_today(url)
             size = await database_size(url)
-            print_result(result, "portfolio")
+            print_result(result, "portfolio", arguments.mode)
             print(
                 f"{'saved':9} {saved - 1} reflections today for {n} pupils; database "
                 f"{(size or 0) / 1024 / 1024:.0f} MiB after the run"
@@ -335,7 +357,7 @@ async def run(arguments: argparse.Namespace) -> None:
                         echo=True,
                         timeout=arguments.timeout,
                     )
-                print_result(echo, "echo")
+                print_result(echo, "echo", arguments.mode)
                 ratio = result.rate / echo.rate if echo.rate else 0.0
                 print(
                     f"{'ratio':9} portfolio / bare aiogram throughput = {ratio:.2f} "

@@ -27,11 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.i18n import ViewerLocaleMiddleware, load_i18n
 from bot.middlewares import (
+    AnswerInWebhookReply,
     DialogueLock,
+    HoldTapAnswers,
     RetryReplies,
     UpdatesInFlight,
     UpdateTransaction,
-    ViewerMiddleware,
 )
 from bot.observability import UpdateLogMiddleware
 from bot.responses import keep_response_models
@@ -125,8 +126,9 @@ def build_app(
     dispatcher.update.outer_middleware(CleanInput())
     # Outside the transaction, so that it also times (and counts) the commit and duplicates.
     dispatcher.update.outer_middleware(UpdateLogMiddleware())
+    # Outside the transaction: the answer it holds goes out after the commit.
+    dispatcher.update.outer_middleware(AnswerInWebhookReply())
     dispatcher.update.outer_middleware(UpdateTransaction(session_factory, lock=db_lock))
-    dispatcher.update.outer_middleware(ViewerMiddleware())
     dispatcher.update.outer_middleware(ViewerLocaleMiddleware(i18n))
     dispatcher.include_routers(*get_routers())
     check_pure_filters_inline(dispatcher)
@@ -135,6 +137,7 @@ def build_app(
     dispatcher["i18n_core"] = i18n
     clock = clock or Clock(settings.timezone)
     dispatcher["clock"] = clock
+    bot.session.middleware(HoldTapAnswers())
     bot.session.middleware(RetryReplies())
     outbox_bot = Bot(
         token=bot.token,

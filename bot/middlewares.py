@@ -1,8 +1,8 @@
 """Outer middlewares: one database transaction per update, de-duplication, and the viewer.
 
 Order (registered in bot.app): aiogram's own (errors, user context) -> DialogueLock ->
-UpdateTransaction -> ViewerMiddleware -> locale. Handlers get `session` and `viewer` as
-arguments.
+UpdateTransaction (which also loads the viewer) -> locale. Handlers get `session` and `viewer`
+as arguments.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
+from contextvars import ContextVar
 from typing import Any, cast
 
 from aiogram import BaseMiddleware, Bot
@@ -20,6 +21,7 @@ from aiogram.client.session.middlewares.base import (
 )
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -39,9 +41,9 @@ from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.accounts import load_viewer
+from storage.fsm import SqlStorage
 from storage.session_scope import current_session
-from storage.updates import claim_update
+from storage.updates import open_update
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,10 @@ class DialogueLock(FSMContextMiddleware):
 
 
 class UpdateTransaction(BaseMiddleware):
-    """Opens the update's session, skips updates already handled, reads the dialogue state
-    and commits once at the end.
+    """Opens the update's session, skips updates already handled, loads who is talking and
+    their dialogue state, and commits once at the end.
+
+    Handlers get `session` and `viewer` (None for a bot or an update without a user).
 
     SQLite allows one writer at a time; handling its updates one by one in this process avoids
     "database is locked" errors under load at the cost of concurrency, which a single school
@@ -85,21 +89,37 @@ class UpdateTransaction(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
+        user: User | None = data.get("event_from_user")
+        state: FSMContext | None = data.get("state")
+        storage = data.get("fsm_storage")
+        # With the dialogues in the database, the state is read in the same trip as the claim
+        # (the Redis store reads its own, below).
+        dialogue_key = (
+            storage.row_key(state.key)
+            if state is not None and isinstance(storage, SqlStorage)
+            else None
+        )
         guard: AbstractAsyncContextManager[Any] = self._lock or nullcontext()
         async with guard, self._session_factory() as session:
             token = current_session.set(session)
             try:
-                bot_id = data["bot"].id
                 try:
-                    if not await claim_update(session, bot_id=bot_id, update_id=event.update_id):
-                        log.info("update %s was handled before; skipped", event.update_id)
-                        return UNHANDLED
+                    opening = await open_update(
+                        session,
+                        bot_id=data["bot"].id,
+                        update_id=event.update_id,
+                        telegram_user_id=user.id if user is not None and not user.is_bot else None,
+                        dialogue_key=dialogue_key,
+                    )
                 except IntegrityError:
                     # Another replica is handling (or just handled) this very update.
                     await session.rollback()
                     return UNHANDLED
+                if opening is None:
+                    log.info("update %s was handled before; skipped", event.update_id)
+                    return UNHANDLED
                 data["session"] = session
-                state: FSMContext | None = data.get("state")
+                data["viewer"] = opening.viewer
                 if state is not None:
                     # For the state filters (see DialogueLock): read in this transaction, so
                     # the state a handler acts on is the one it commits its changes against.
@@ -112,19 +132,6 @@ class UpdateTransaction(BaseMiddleware):
                 raise
             finally:
                 current_session.reset(token)
-
-
-class ViewerMiddleware(BaseMiddleware):
-    """Loads who is talking: the account, its persons and the active one."""
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        user: User | None = data.get("event_from_user")
-        session: AsyncSession | None = data.get("session")
-        if user is not None and session is not None and not user.is_bot:
-            data["viewer"] = await load_viewer(session, telegram_user_id=user.id)
-        else:
-            data["viewer"] = None
-        return await handler(event, data)
 
 
 class RetryReplies(BaseRequestMiddleware):
@@ -197,6 +204,80 @@ _HARMLESS = ("query is too old", "query ID is invalid", "message is not modified
 
 def _harmless(error: TelegramBadRequest) -> bool:
     return any(text in error.message for text in _HARMLESS)
+
+
+class _HeldAnswer:
+    """The tap's answer kept for the reply to Telegram's delivery (see AnswerInWebhookReply)."""
+
+    def __init__(self) -> None:
+        self.method: AnswerCallbackQuery | None = None
+        self.open = True
+
+
+_held_answer: ContextVar[_HeldAnswer | None] = ContextVar("held_answer", default=None)
+
+
+class AnswerInWebhookReply(BaseMiddleware):
+    """In webhook mode a tap's answer (answerCallbackQuery, which stops the button's spinner)
+    goes back in the HTTP reply to Telegram's delivery of the tap, not as a request of its own.
+
+    Telegram carries out one method given in that reply. Every tap costs the bot one request
+    fewer (half of a tap's Bot API calls), and the answer arrives once the step committed,
+    just before Telegram learns the update was handled. Polling has no reply to ride on: the
+    answer is sent as before. So is it when the handler fails or returns a method of its own.
+    """
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not data.get("webhook_reply"):
+            return await handler(event, data)
+        held = _HeldAnswer()
+        token = _held_answer.set(held)
+        try:
+            result = await handler(event, data)
+        except Exception:
+            held.open = False
+            if held.method is not None:
+                await _answer_now(data["bot"], held.method)
+            raise
+        finally:
+            held.open = False
+            _held_answer.reset(token)
+        if held.method is None:
+            return result
+        if isinstance(result, TelegramMethod):
+            await _answer_now(data["bot"], held.method)
+            return result
+        return held.method
+
+
+class HoldTapAnswers(BaseRequestMiddleware):
+    """The Bot API side of AnswerInWebhookReply: the first answerCallbackQuery of an update
+    handled for a webhook delivery is kept instead of sent (and reported as done)."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        held = _held_answer.get()
+        if (
+            held is not None
+            and held.open
+            and held.method is None
+            and isinstance(method, AnswerCallbackQuery)
+        ):
+            held.method = method
+            return cast(Response[TelegramType], True)
+        return await make_request(bot, method)
+
+
+async def _answer_now(bot: Bot, method: AnswerCallbackQuery) -> None:
+    try:
+        await bot(method)
+    except TelegramAPIError as error:
+        # Only the spinner is at stake; the update's own outcome matters more.
+        log.info("answerCallbackQuery: %s", error.message)
 
 
 class UpdatesInFlight(BaseMiddleware):

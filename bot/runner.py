@@ -132,8 +132,13 @@ def build_webhook_app(app: App, *, secret: str) -> web.Application:
     # committed. A replica that dies mid-update thus leaves it unanswered, and Telegram (through
     # the load balancer) delivers it again, to a replica that is alive; the processed_update
     # row makes sure an update that did commit is never handled twice.
+    # webhook_reply: a tap's answer rides on the reply (bot.middlewares.AnswerInWebhookReply).
     SimpleRequestHandler(
-        dispatcher=app.dispatcher, bot=app.bot, secret_token=secret, handle_in_background=False
+        dispatcher=app.dispatcher,
+        bot=app.bot,
+        secret_token=secret,
+        handle_in_background=False,
+        webhook_reply=True,
     ).register(web_app, path=WEBHOOK_PATH)
     setup_application(web_app, app.dispatcher, bot=app.bot)
 

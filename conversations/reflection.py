@@ -52,15 +52,15 @@ from conversations.media_intake import (
 from handlers.filters import HasRole
 from storage.accounts import Viewer
 from storage.evidence import NewEvidence, create_evidence
-from storage.goals import chosen_goals, pupil_context
 from storage.models import EvidenceKind, Role
 from storage.reflections import (
     ReflectionAnswers,
     own_goal_ids,
+    reflection_goals,
     save_checked_reflection,
     times_worked_on,
 )
-from storage.week_plans import monday_of, week_goal_ids
+from storage.week_plans import monday_of
 
 MAX_GOAL_BUTTONS = 8
 MAX_SHORT_TEXT = 300
@@ -267,18 +267,14 @@ async def begin(
     """Start a reflection: this week's goals first, then the period's other goals."""
     assert viewer.person is not None
     today = school_today(settings, clock)
-    context = await pupil_context(session, pupil_id=viewer.person.id, today=today)
-    goals: list[dict[str, Any]] = []
-    if context.period_id is not None:
-        choices = await chosen_goals(
-            session, pupil_id=viewer.person.id, period_id=context.period_id
-        )
-        this_week = await week_goal_ids(
-            session, pupil_id=viewer.person.id, week_start=monday_of(today)
-        )
-        order = {goal_id: index for index, goal_id in enumerate(this_week)}
-        choices.sort(key=lambda choice: order.get(choice.goal.id, len(order)))
-        goals = [{"id": c.goal.id, "text": c.goal.text} for c in choices[:MAX_GOAL_BUTTONS]]
+    choices = await reflection_goals(
+        session,
+        pupil_id=viewer.person.id,
+        school_id=viewer.person.school_id,
+        today=today,
+        week_start=monday_of(today),
+    )
+    goals = [{"id": goal_id, "text": text} for goal_id, text in choices[:MAX_GOAL_BUTTONS]]
     await state.set_data(
         {
             "name": viewer.person.name.split()[0],

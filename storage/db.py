@@ -20,11 +20,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-try:
-    from sqlalchemy.util.concurrency import await_
-except ImportError:  # SQLAlchemy 2.0 calls it await_only
-    from sqlalchemy.util.concurrency import await_only as await_
-
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine, with SQLite set up for a bot that writes from many updates."""
@@ -35,8 +30,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             url,
             echo=echo,
             hide_parameters=True,
-            connect_args={"timeout": 30},
-            **({"module": _OneTripAiosqlite(aiosqlite, sqlite3)} if _one_trip_possible() else {}),
+            # check_same_thread: aiosqlite opens the connection on its thread, statements run
+            # on the event loop's (see _InlineCursor); never both at once.
+            connect_args={"timeout": 30, "check_same_thread": False},
+            **({"module": _InlineAiosqlite(aiosqlite, sqlite3)} if _inline_possible() else {}),
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -60,20 +57,27 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-# ------------------------------------------------------------------ SQLite, one trip a statement
+# ------------------------------------------------------------ SQLite, in the event loop's thread
 #
 # aiosqlite runs each SQLite call on a thread of its own and hands the result back to the event
-# loop: a trip costs some 50 µs of CPU and 100 µs of waiting, far more than SQLite's own work
-# on a small indexed table. SQLAlchemy's adapter makes four trips per SELECT (open a cursor,
-# execute, fetch, close) and three per INSERT; the cursor below makes one, doing all four on the
-# thread at once, and a COMMIT or ROLLBACK with no transaction open makes none. SQLite sees the
-# very same calls in the same order on the same thread: only the trips between them are saved.
+# loop. A hand-off costs some 50 µs of the loop's CPU and 100 µs of waiting, far more than
+# SQLite's own work on a small indexed table, and SQLAlchemy's adapter makes four per SELECT
+# (open a cursor, execute, fetch, close). Here statements, COMMIT and ROLLBACK run in the
+# calling thread instead, start to finish; aiosqlite only opens and closes the connection.
+#
+# What the loop gives up: it does nothing else while SQLite works. It would have little else
+# to do: this process's updates and jobs take turns on SQLite anyway (one writer; see
+# bot.middlewares.UpdateTransaction), so only network work that needs no database (a webhook
+# delivery being read, a health check) waits, for as long as a statement takes: micro- to
+# milliseconds, or, should another process hold SQLite's write lock (the command line's
+# import), until it lets go (busy_timeout). PostgreSQL, the choice for more than one school,
+# is asynchronous all the way.
 
 
 def _run(
     connection: sqlite3.Connection, operation: str, parameters: Any, many: bool
 ) -> tuple[Any, int, int | None, list[Any]]:
-    """On aiosqlite's thread: one statement, start to finish."""
+    """One statement, start to finish."""
     cursor = connection.cursor()
     try:
         if many:
@@ -89,13 +93,14 @@ def _run(
         cursor.close()
 
 
-class _OneTripCursor:
-    """A DB-API cursor over aiosqlite whose rows are all fetched when it executes (as
-    SQLAlchemy's own aiosqlite cursor does, in four trips instead of one)."""
+class _InlineCursor:
+    """A DB-API cursor that runs its statement on aiosqlite's sqlite3 connection in the
+    calling thread, fetching all rows at once (as SQLAlchemy's own aiosqlite cursor does, in
+    four trips to aiosqlite's thread)."""
 
     server_side = False
 
-    def __init__(self, adapted: _OneTripConnection) -> None:
+    def __init__(self, adapted: _InlineConnection) -> None:
         self._adapted = adapted
         self._connection: Any = adapted._connection  # aiosqlite.Connection
         self._rows: deque[Any] = deque()
@@ -106,9 +111,8 @@ class _OneTripCursor:
 
     def _execute(self, operation: str, parameters: Any, *, many: bool) -> None:
         try:
-            connection = self._connection._conn
-            self.description, self.rowcount, self.lastrowid, rows = await_(
-                self._connection._execute(_run, connection, operation, parameters, many)
+            self.description, self.rowcount, self.lastrowid, rows = _run(
+                self._connection._conn, operation, parameters, many
             )
         except Exception as error:
             self._adapted._handle_exception(error)
@@ -146,40 +150,44 @@ class _OneTripCursor:
         """SQLAlchemy's hook to close the driver's cursor early: it is closed already."""
 
 
-class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+class _InlineConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
 
     def cursor(self, server_side: bool = False) -> Any:
         if server_side:  # streamed results fetch row by row: SQLAlchemy's own cursor
             return super().cursor(server_side=True)
-        return _OneTripCursor(self)
+        return _InlineCursor(self)
 
     def _in_transaction(self) -> bool:
         # A plain attribute read (sqlite3_get_autocommit): no statement of this connection is
-        # running meanwhile, SQLAlchemy awaits each before it asks for the next.
+        # running meanwhile, SQLAlchemy finishes each before it asks for the next.
         return bool(self._connection._connection and self._connection._conn.in_transaction)
 
     def commit(self) -> None:
         if self._in_transaction():
-            super().commit()
+            try:
+                self._connection._conn.commit()
+            except Exception as error:
+                self._handle_exception(error)
 
     def rollback(self) -> None:
         # Also the pool's reset of every connection it gets back, mostly after a COMMIT.
         if self._in_transaction():
-            super().rollback()
+            try:
+                self._connection._conn.rollback()
+            except Exception as error:
+                self._handle_exception(error)
 
 
-def _one_trip_possible() -> bool:
-    # The cursor below leans on aiosqlite's and SQLAlchemy's adapter internals; should a
+def _inline_possible() -> bool:
+    # The classes above lean on aiosqlite's and SQLAlchemy's adapter internals; should a
     # release move them, SQLite still works through SQLAlchemy's own cursor, only slower.
-    return (
-        callable(getattr(aiosqlite.Connection, "_execute", None))
-        and hasattr(AsyncAdapt_aiosqlite_connection, "_handle_exception")
-        and "_conn" in dir(aiosqlite.Connection)
+    return hasattr(AsyncAdapt_aiosqlite_connection, "_handle_exception") and "_conn" in dir(
+        aiosqlite.Connection
     )
 
 
-class _OneTripAiosqlite(AsyncAdapt_aiosqlite_dbapi):
-    def connect(self, *args: Any, **kwargs: Any) -> _OneTripConnection:
+class _InlineAiosqlite(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *args: Any, **kwargs: Any) -> _InlineConnection:
         adapted = super().connect(*args, **kwargs)
-        return _OneTripConnection(self, adapted._connection)
+        return _InlineConnection(self, adapted._connection)

@@ -27,7 +27,7 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy import Table, bindparam, delete, event, select
+from sqlalchemy import Row, Table, bindparam, delete, event, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -74,14 +74,14 @@ class SqlStorage(BaseStorage):
         cache: dict[str, _Dialogue] = session.info.setdefault(_CACHE, {})
         dialogue = cache.get(built)
         if dialogue is None:
-            row = (await session.execute(_READ, {"key": built})).first()
-            dialogue = (
-                _Dialogue(row.state, row.data or {}, stored=True)
-                if row is not None
-                else _Dialogue(None, {}, stored=False)
-            )
-            cache[built] = dialogue
+            row = (await session.execute(READ, {"key": built})).first()
+            remember_read(session, built, row)
+            dialogue = cache[built]
         return built, dialogue
+
+    def row_key(self, key: StorageKey) -> str:
+        """The dialogue's key in the table (see `remember_read`)."""
+        return self._key_builder.build(key)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
@@ -113,6 +113,19 @@ class SqlStorage(BaseStorage):
         """The engine belongs to the app; nothing to close here."""
 
 
+def remember_read(
+    session: AsyncSession | Session, key: str, row: Row[*tuple[Any, ...]] | None
+) -> None:
+    """A dialogue row (or its absence) read by someone else in this session's transaction:
+    `storage.updates.open_update` reads it in the same trip as the update's claim."""
+    cache: dict[str, _Dialogue] = session.info.setdefault(_CACHE, {})
+    cache[key] = (
+        _Dialogue(row.state, row.data or {}, stored=True)
+        if row is not None
+        else _Dialogue(None, {}, stored=False)
+    )
+
+
 def _copy(value: Any) -> Any:
     """copy.deepcopy, quicker for what dialogue data is made of (JSON: dicts, lists and
     plain values), which it copies itself."""
@@ -127,7 +140,7 @@ def _copy(value: Any) -> Any:
 
 _TABLE: Table = FsmRecord.__table__  # type: ignore[assignment]
 # Built once, as Core statements on the table: no ORM object to load, track and flush.
-_READ = select(_TABLE.c.state, _TABLE.c.data).where(_TABLE.c.key == bindparam("key"))
+READ = select(_TABLE.c.state, _TABLE.c.data).where(_TABLE.c.key == bindparam("key"))
 _FORGET = delete(_TABLE).where(_TABLE.c.key == bindparam("key"))
 
 
@@ -158,14 +171,17 @@ def _write_changed_dialogues(session: Session) -> None:
         return
     cache: dict[str, _Dialogue] = session.info[_CACHE]
     write = _WRITE[session.get_bind().dialect.name == "postgresql"]
+    # Core on the session's own connection (its transaction): the ORM's execute path has
+    # nothing to add to a prebuilt statement on a table.
+    connection = session.connection()
     for key in sorted(changed):
         dialogue = cache[key]
         if dialogue.state is None and not dialogue.data:
             if dialogue.stored:
-                session.execute(_FORGET, {"key": key})
+                connection.execute(_FORGET, {"key": key})
                 dialogue.stored = False
             continue
-        session.execute(
+        connection.execute(
             write,
             {"key": key, "state": dialogue.state, "data": dialogue.data, "updated_at": utcnow()},
         )

@@ -79,7 +79,7 @@ def is_pupil(person: Person) -> bool:
 # --- groups and pupils ---------------------------------------------------------------------
 
 
-def current_groups_of(person_id: int) -> Select[int]:
+def current_groups_of(person_id: int | ColumnElement[int]) -> Select[int]:
     """The groups a pupil or teacher is in now (memberships of earlier years have ended)."""
     return select(GroupMembership.group_id).where(
         GroupMembership.person_id == person_id, GroupMembership.ended_at.is_(None)

@@ -5,12 +5,102 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Date, Integer, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.goals import LIVE_STATUSES
-from storage.models import Goal, PupilGoal, Reflection, ReflectionGoal
+from storage.models import (
+    Goal,
+    Group,
+    LearningLine,
+    Period,
+    PupilGoal,
+    Reflection,
+    ReflectionGoal,
+    WeekPlan,
+    WeekPlanItem,
+)
+from storage.policy import current_groups_of
+
+
+def _reflection_goals() -> Any:
+    """The goals a reflection offers, as (id, text): the pupil's live goals of the current
+    period (their group's own period that day, else the school's), this week's plan first, in
+    plan order, then by learning line and goal.
+
+    One statement, built once: every reflection starts with it, and the five queries it
+    replaces (pupil, group, period, goals, plan) cost more to build and load than to run.
+    """
+    pupil_id = bindparam("pupil_id", type_=Integer)
+    today = bindparam("today", type_=Date)
+    group_id = (
+        select(Group.id)
+        .where(Group.id.in_(current_groups_of(pupil_id)))
+        .order_by(Group.school_year.desc(), Group.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    period_id = (
+        select(Period.id)
+        .where(
+            Period.school_id == bindparam("school_id", type_=Integer),
+            or_(Period.group_id == group_id, Period.group_id.is_(None)),
+            Period.starts_on <= today,
+            Period.ends_on >= today,
+        )
+        .order_by(Period.group_id.is_(None), Period.starts_on.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    planned = aliased(PupilGoal)
+    # A goal's place in this week's plan: the plan lists goals by position, then as added.
+    first_plan_item = (
+        select(func.min(WeekPlanItem.id))
+        .join(WeekPlan, WeekPlan.id == WeekPlanItem.week_plan_id)
+        .join(planned, planned.id == WeekPlanItem.pupil_goal_id)
+        .where(
+            WeekPlan.pupil_id == pupil_id,
+            WeekPlan.week_start == bindparam("week_start", type_=Date),
+            planned.goal_id == Goal.id,
+        )
+        .correlate(Goal)
+        .scalar_subquery()
+    )
+    return (
+        select(Goal.id, Goal.text)
+        .select_from(PupilGoal)
+        .join(Goal, Goal.id == PupilGoal.goal_id)
+        .join(LearningLine, LearningLine.id == Goal.learning_line_id)
+        .where(
+            PupilGoal.pupil_id == pupil_id,
+            PupilGoal.period_id == period_id,
+            PupilGoal.status.in_(LIVE_STATUSES),
+        )
+        .order_by(
+            first_plan_item.is_(None),
+            case((first_plan_item.is_not(None), Goal.position)),
+            first_plan_item,
+            LearningLine.position,
+            Goal.position,
+        )
+    )
+
+
+_REFLECTION_GOALS = _reflection_goals()
+
+
+async def reflection_goals(
+    session: AsyncSession, *, pupil_id: int, school_id: int, today: date, week_start: date
+) -> list[tuple[int, str]]:
+    """See `_reflection_goals`."""
+    rows = await session.execute(
+        _REFLECTION_GOALS,
+        {"pupil_id": pupil_id, "school_id": school_id, "today": today, "week_start": week_start},
+    )
+    return [(goal_id, text) for goal_id, text in rows]
 
 
 class ReflectionError(Exception):

@@ -1,33 +1,87 @@
-"""De-duplication of Telegram updates on update_id."""
+"""The start of every update: de-duplication on update_id, who is talking, their dialogue."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete
+from sqlalchemy import Row, Table, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
+from storage.accounts import VIEWER_ROWS, Viewer, viewer_from_rows
+from storage.fsm import READ, remember_read
 from storage.models import ProcessedUpdate
 from storage.types import utcnow
 
 
-async def claim_update(session: AsyncSession, *, bot_id: int, update_id: int) -> bool:
-    """Record the update in the update's own transaction; False if it was handled before.
+@dataclass(frozen=True)
+class Opening:
+    """What every update starts from, once its id is claimed."""
 
-    Because the row commits together with what the handler wrote, a crash mid-update leaves
-    no row and a re-delivery is handled again; a finished update is never handled twice.
-    One INSERT ... ON CONFLICT DO NOTHING: on PostgreSQL a second replica inserting the same
-    key waits for the first to commit and then inserts nothing, which means "handled".
+    viewer: Viewer | None  # None: no user (a channel post) or a bot
+
+
+async def open_update(
+    session: AsyncSession,
+    *,
+    bot_id: int,
+    update_id: int,
+    telegram_user_id: int | None,
+    dialogue_key: str | None,
+) -> Opening | None:
+    """Claim the update in its own transaction and read who is talking and their dialogue
+    (see storage.fsm); None if the update was handled before.
+
+    Because the claim commits together with what the handler wrote, a crash mid-update
+    leaves no row and a re-delivery is handled again; a finished update is never handled
+    twice. One INSERT ... ON CONFLICT DO NOTHING: on PostgreSQL a second replica inserting the
+    same key waits for the first to commit and then inserts nothing, which means "handled".
+
+    The three statements run in one trip through SQLAlchemy's async layer (one greenlet, Core
+    on the session's connection): every update pays for this, and the async and ORM layers
+    cost more per statement than the database does to run these.
     """
-    result = await session.execute(
-        _CLAIM[session.get_bind().dialect.name == "postgresql"],
-        {"bot_id": bot_id, "update_id": update_id, "processed_at": utcnow()},
+    claimed, viewer_rows, dialogue_row = await session.run_sync(
+        _open, bot_id, update_id, telegram_user_id, dialogue_key
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if not claimed:
+        return None
+    if dialogue_key is not None:
+        remember_read(session, dialogue_key, dialogue_row)
+    if telegram_user_id is None:
+        return Opening(viewer=None)
+    viewer = await viewer_from_rows(session, telegram_user_id=telegram_user_id, rows=viewer_rows)
+    return Opening(viewer=viewer)
+
+
+def _open(
+    session: Session,
+    bot_id: int,
+    update_id: int,
+    telegram_user_id: int | None,
+    dialogue_key: str | None,
+) -> tuple[bool, list[Row[*tuple[Any, ...]]], Row[*tuple[Any, ...]] | None]:
+    connection = session.connection()
+    claim = _CLAIM[connection.dialect.name == "postgresql"]
+    result = connection.execute(
+        claim, {"bot_id": bot_id, "update_id": update_id, "processed_at": utcnow()}
+    )
+    if not result.rowcount:
+        return False, [], None
+    viewer_rows: list[Row[*tuple[Any, ...]]] = []
+    if telegram_user_id is not None:
+        viewer_rows = list(
+            connection.execute(VIEWER_ROWS, {"telegram_user_id": telegram_user_id}).all()
+        )
+    dialogue_row = None
+    if dialogue_key is not None:
+        dialogue_row = connection.execute(READ, {"key": dialogue_key}).first()
+    return True, viewer_rows, dialogue_row
 
 
 def _claim(insert: Callable[[Table], Any]) -> Any:

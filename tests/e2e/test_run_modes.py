@@ -49,6 +49,64 @@ async def test_webhook_mode_handles_a_pupil_joining(
         await app.close()
 
 
+async def test_webhook_mode_answers_a_tap_in_the_reply_to_telegram(
+    settings: Settings, telegram: SandboxClient, school: DemoSchool
+):
+    """The tap's answer rides on the HTTP reply to the delivery: no request of its own."""
+    port = free_port()
+    webhook_settings = settings.model_copy(update={"webhook_url": f"http://127.0.0.1:{port}"})
+    app = build_app(webhook_settings, token=TOKEN)
+    runner = web.AppRunner(build_webhook_app(app, secret="a-shared-secret"))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        pupil = await telegram.create_user("Sam")
+        await pupil.send_text(f"/start {school.codes['P1']}")
+        await pupil.wait_for_reply()
+        await pupil.send_text("🌐 Taal")
+        [choice] = await pupil.wait_for_reply()
+        query = await pupil.press("🇬🇧 English", message_id=choice["message_id"])
+        await pupil.wait_for_callback_answer(query["id"])
+        await pupil.wait_for_reply()
+        assert pupil.reply_keyboard()[-1] == ["❓ Help", "🌐 Language"]
+        answers = await telegram.calls("answerCallbackQuery")
+        assert [call["source"] for call in answers] == ["webhook-reply"]
+        assert answers[0]["ok"]
+    finally:
+        await runner.cleanup()
+        await app.close()
+
+
+async def test_webhook_mode_answers_a_tap_at_once_when_the_step_fails(
+    settings: Settings, telegram: SandboxClient, school: DemoSchool
+):
+    """A failing step gets its error message, and its spinner stops all the same."""
+    port = free_port()
+    webhook_settings = settings.model_copy(update={"webhook_url": f"http://127.0.0.1:{port}"})
+    app = build_app(webhook_settings, token=TOKEN)
+    runner = web.AppRunner(build_webhook_app(app, secret="a-shared-secret"))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        pupil = await telegram.create_user("Sam")
+        await pupil.send_text(f"/start {school.codes['P1']}")
+        await pupil.wait_for_reply()
+        await pupil.send_text("🌐 Taal")
+        [choice] = await pupil.wait_for_reply()
+        # Telegram fails the step's new keyboard as often as it is tried: the step fails.
+        await telegram.inject_fault("sendMessage", status=500, count=3)
+        query = await pupil.press("🇬🇧 English", message_id=choice["message_id"])
+        await pupil.wait_for_callback_answer(query["id"])
+        [sorry] = await pupil.wait_for_reply()
+        assert "Er is niets kwijtgeraakt" in sorry["text"]
+        answers = await telegram.calls("answerCallbackQuery")
+        assert [call["source"] for call in answers] == ["http"]
+    finally:
+        await telegram.clear_faults()
+        await runner.cleanup()
+        await app.close()
+
+
 async def redis_or_skip() -> redis.Redis:
     client = redis.from_url(REDIS_URL)
     try:
