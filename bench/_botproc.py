@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from bot.app import App
 
 WEBHOOK_PATH = "/telegram/webhook"
+API_CALLS = "Bot API calls"
 _current_step: contextvars.ContextVar[str] = contextvars.ContextVar("step", default="outside")
 
 
@@ -133,7 +134,7 @@ def split_cpu(app: App, counters: Counters) -> None:
 
     import bot.middlewares
 
-    api = _Part(counters, "Bot API calls")
+    api = _Part(counters, API_CALLS)
 
     class TimedRequests(BaseRequestMiddleware):
         async def __call__(self, make_request: Any, bot: Bot, method: Any) -> Any:

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench._botproc import API_CALLS
 from bench._harness import (
     GROUP_SIZE,
     STEPS,
@@ -226,24 +227,33 @@ def summarise(
     )
 
 
-def print_split(result: RunResult) -> None:
-    """The event loop thread's CPU per update, by part (polling only: see bench._botproc)."""
+OUTSIDE = "outside updates (getUpdates, event loop)"
+OTHER_THREADS = "other threads (aiosqlite, workers)"
+
+
+def cpu_split(result: RunResult) -> dict[str, float]:
+    """The bot's CPU per update in ms by part, largest first (polling: see bench._botproc);
+    empty when the run has none."""
     bot = result.bot
     handled = bot["updates"] or 1
-    split = dict(bot.get("split_seconds") or {})
+    seconds = dict(bot.get("split_seconds") or {})
+    if not seconds:
+        return {}
+    seconds[OUTSIDE] = bot["loop_thread_cpu_seconds"] - sum(seconds.values())
+    seconds[OTHER_THREADS] = max(0.0, bot["cpu_seconds"] - bot["loop_thread_cpu_seconds"])
+    ordered = sorted(seconds.items(), key=lambda item: -item[1])
+    return {part: round(1000 * value / handled, 2) for part, value in ordered}
+
+
+def print_split(result: RunResult) -> None:
+    handled = result.bot["updates"] or 1
+    split = cpu_split(result)
     if not split:
         return
-    split["outside updates (getUpdates, event loop)"] = bot["loop_thread_cpu_seconds"] - sum(
-        split.values()
-    )
-    other = 1000 * (bot["cpu_seconds"] - bot["loop_thread_cpu_seconds"]) / handled
-    print(
-        f"{'CPU split':9} per update, event loop thread "
-        f"{1000 * bot['loop_thread_cpu_seconds'] / handled:.2f} ms + other threads {other:.2f} ms"
-    )
-    for part, seconds in sorted(split.items(), key=lambda item: -item[1]):
-        extra = f" ({bot['api_calls'] / handled:.2f} calls)" if part == "Bot API calls" else ""
-        print(f"{'':9} {1000 * seconds / handled:5.2f} ms  {part}{extra}")
+    print(f"{'CPU split':9} per update, by part:")
+    for part, ms in split.items():
+        calls = f" ({result.bot['api_calls'] / handled:.2f} calls)" if part == API_CALLS else ""
+        print(f"{'':9} {ms:5.2f} ms  {part}{calls}")
 
 
 def print_result(result: RunResult, label: str, mode: str) -> None:
@@ -287,7 +297,7 @@ def print_result(result: RunResult, label: str, mode: str) -> None:
         f"and pupils) {result.bench_cpu_seconds:.1f} s "
         f"({100 * result.bench_cpu_seconds / max(result.seconds, 1e-9):.0f}%)"
     )
-    if mode == "polling":
+    if mode == "polling" and result.kind == "portfolio":
         print_split(result)
     print(f"{'peak RSS':9} {bot['peak_rss_kib'] / 1024:.0f} MiB (the bot process)")
     if bot["errors"] or result.stuck:
@@ -434,6 +444,10 @@ def record(
         "db_mib": round((size or 0) / 1024 / 1024, 1),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
+    split = cpu_split(result)
+    if split:
+        row["cpu_split_ms"] = split
+        row["api_calls_per_update"] = round(bot["api_calls"] / handled, 2)
     if echo is not None:
         row["echo_updates_per_s"] = round(echo.rate, 1)
         row["echo_p50_ms"] = round(1000 * percentile(echo.all_latencies, 0.5))
@@ -496,6 +510,19 @@ def render(rows: dict[str, Any], host: dict[str, str]) -> str:
         steps.append(
             f"| {row['database']} | {row['mode']} | {row['pupils']:,} | " + " | ".join(cells) + " |"
         )
+    split_rows = [row for row in ordered if row.get("cpu_split_ms")]
+    parts = list(dict.fromkeys(part for row in split_rows for part in row["cpu_split_ms"]))
+    split = [
+        "| database | pupils | " + " | ".join(parts) + " | bot CPU/update |",
+        "|---|--:|" + "--:|" * (len(parts) + 1),
+    ]
+    for row in split_rows:
+        cells = [f"{row['cpu_split_ms'].get(part, 0):.2f}" for part in parts]
+        split.append(
+            f"| {row['database']} | {row['pupils']:,} | "
+            + " | ".join(cells)
+            + f" | {row['cpu_ms_per_update']} |"
+        )
     sql_row = next((row for row in ordered if row.get("sql_per_step")), None)
     sql_line = ""
     if sql_row is not None:
@@ -515,7 +542,15 @@ def render(rows: dict[str, Any], host: dict[str, str]) -> str:
         + "."
     )
     dates = sorted({row["date"] for row in ordered})
+    sql_now = " and ".join(
+        f"{row['sql_per_update']} on {'SQLite' if database == 'sqlite' else 'PostgreSQL'}"
+        for database in ("sqlite", "postgresql")
+        for row in [next((r for r in ordered if r["database"] == database), None)]
+        if row is not None
+    )
     return TEMPLATE.format(
+        sql_now=sql_now or "-",
+        split="\n".join(split) if split_rows else "(no polling run measured yet)",
         table="\n".join(table),
         steps="\n".join(steps),
         sql_line=sql_line,
@@ -594,37 +629,66 @@ one.
   got a fraction of a core, and updates/s and latencies are that much worse than the machine
   can do. Read "per core" and "CPU ratio" for the bot's own cost.
 
-## Where the time goes, and why half of bare aiogram is out of reach
+## Where the time goes
 
-Profiles of the bot under this load (`BENCH_PROFILE=file.prof python -m bench load ...`
-profiles the bot process) showed the cost was in hand-offs more than in SQL, and these were
-changed (2026-11):
+Polling runs split the bot's CPU per update by part. Updates are then handled one at a time,
+so the event loop thread's CPU time (`time.thread_time`) inside a part belongs to that
+update; bench/_botproc.py wraps each part. Webhook runs handle up to 40 updates at once, so
+there the split would mix updates and is not taken.
 
-- On SQLite every statement went to aiosqlite's thread and back four times (open a cursor,
-  execute, fetch, close); now each statement is one trip, and a COMMIT or ROLLBACK with
-  nothing to do makes none (`storage/db.py`): 31 trips per update became 6.
-- aiogram read the dialogue state in a transaction of its own before the update's; it is now
-  read inside the update's transaction, once, as plain columns, and written as one upsert at
-  commit only when the step changed it (`bot.middlewares.DialogueLock`, `storage/fsm.py`).
-- Who is talking is one joined statement (`storage.accounts`); the update-id claim a
-  prebuilt INSERT (`storage/updates.py`).
-- aiogram ran every state filter and magic filter (`F.text == ...`) on a worker thread; they
-  only compare attributes of the update and now run in place (`bot.app`).
-- What start-up built is left out of the garbage collector's full collections
-  (`gc.freeze()` in `bot.runner`), which had stalled every update in hand for ~0.2 s.
+{split}
 
-SQL per update fell from 7.4 to 5.3 and the bot's CPU per update roughly halved (SQLite
-9.7 to about 4.2 ms; PostgreSQL 8 to about 5 ms). What remains, by the profile: about a third
-Bot API calls (a tap costs two: answer the tap, edit the card; the bare bot makes one), about
-a third the transaction (claim the update, read the dialogue, read the viewer, write, commit:
-a floor of 0.8-1 ms), and the rest aiogram's routing through ~19 routers and the event loop.
-Added up, the floor for a transactional bot that answers a tap with two API calls is about
-2.6 ms per update against bare aiogram's 0.8 ms: a CPU ratio near 0.3, not 0.5. In polling
-mode the throughput ratio is lower still, since updates are handled one after the other
-(each confirmed only after its commit) while the bare bot runs them all at once. What would
-move it further: Redis for the dialogue state (two statements fewer per tap), the dialogue
-read folded into the viewer query, and webhook replicas for concurrency (see
-[scaling.md](scaling.md)).
+- **Bot API calls**: aiogram and aiohttp sending a call and reading its answer, the kernel's
+  loopback included. A tap costs two (answer the tap, edit the card); the bare bot makes one
+  call per update and answers no tap.
+- **handlers' own work**: the dialogue itself and its own SQL: building the cards, reading
+  the goals at the start, saving the reflection at the end.
+- **opening**: claiming the update id, reading who is talking and their dialogue.
+- **commit**: writing the dialogue's new step, and COMMIT.
+- **routing, filters, middlewares**: aiogram finding the handler, and the bot's own
+  middlewares (the lock per user, cleaning the input, the log line, the transaction).
+- **outside updates**: reading getUpdates' batches and the event loop's own work;
+  **other threads**: aiosqlite's thread, where work outside updates still goes.
+
+What changed, each step measured with this split (2026-11):
+
+- SQLite's statements first went to aiosqlite's thread four times each (open a cursor,
+  execute, fetch, close); then once; now, during an update, not at all: they run in place
+  (`storage/db.py`). This process's updates take turns on SQLite anyway, so the event loop
+  had nothing else to do meanwhile. Work outside updates keeps its one trip.
+- aiogram read the dialogue state in a transaction of its own before the update's. Now the
+  update's claim, the dialogue and who is talking are read together at its start: one trip
+  through SQLAlchemy's async layer, and on PostgreSQL one statement, the claim's INSERT in a
+  WITH (`storage/updates.py`). The dialogue is written once, at commit, when it changed.
+- A reflection's first card read the pupil, the group, the period, the goals and the week plan
+  in five ORM queries; it is one prebuilt statement now (`storage.reflections`).
+- Bot API calls go as JSON rather than as forms, and an edit's answer (the whole edited
+  message) is not parsed into aiogram's objects, since nothing reads it (`bot/session.py`).
+  In webhook mode a tap's answer rides on the HTTP reply to Telegram's delivery, one request
+  fewer per tap (`bot.middlewares.AnswerInWebhookReply`).
+- A button press goes straight to the routers that know its CallbackData prefix instead of
+  being offered to each feature router in turn (`bot/routing.py`).
+- Earlier: state and magic filters in place instead of on a worker thread (`bot.app`), and
+  `gc.freeze()` after start-up (`bot.runner`), which had stalled every update in hand for
+  ~0.2 s at each full collection.
+
+SQL per update went from 13.6 (first measurement) via 5.3 to {sql_now}; the bot's CPU per
+update on SQLite from 9.7 ms to the figure in the tables below.
+
+### Why half of bare aiogram is out of reach
+
+The bare bot's whole cost per update (about 0.7 ms: reading the update, routing, one Bot
+API call) is the floor under every row of the split above. What the bot adds to it is what
+makes it a portfolio rather than an echo: a second Bot API call on every tap (the spinner
+must stop), a transaction per update (the claim that makes a re-delivered update harmless,
+the dialogue state that survives a restart, the commit), the dialogue's own work and the
+middlewares that keep private chats private and inputs clean. For the ratio to reach 0.5,
+all of that together would have to cost less than the bare bot's single update; the split
+shows each part measured, none of them near zero. In polling mode the throughput ratio is
+lower than the CPU ratio: updates are handled one after the other (each confirmed only
+after its commit), so the bot waits for Telegram's answers, while the bare bot runs all
+updates at once. More throughput comes from webhook replicas with PostgreSQL
+([scaling.md](scaling.md)), not from this ratio.
 
 ## Results
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.state import State
@@ -37,6 +36,7 @@ from bot.middlewares import (
 from bot.observability import UpdateLogMiddleware
 from bot.responses import keep_response_models
 from bot.sanitize import CleanInput
+from bot.session import BotApiSession
 from bot.settings import Settings
 from conversations import evidence_review, goals, parent_summary, prompts
 from conversations.talks import composers as talk_composers
@@ -79,7 +79,7 @@ class App:
 
 
 def build_bot(settings: Settings, *, token: str, api_url: str | None = None) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url or settings.telegram_api_url))
+    session = BotApiSession(api=TelegramAPIServer.from_base(api_url or settings.telegram_api_url))
     return Bot(
         token=token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)
     )
@@ -141,7 +141,7 @@ def build_app(
     bot.session.middleware(RetryReplies())
     outbox_bot = Bot(
         token=bot.token,
-        session=AiohttpSession(api=bot.session.api),
+        session=BotApiSession(api=bot.session.api),
         default=bot.default,
     )
     reminders = ReminderService(

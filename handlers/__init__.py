@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
+from bot.routing import PrefixRouter
+
 
 def get_routers() -> list[Router]:
     # Imported here, not at the top: conversations import handlers.filters, and importing
@@ -41,7 +43,8 @@ def get_routers() -> list[Router]:
         teacher,
     )
 
-    private = Router(name="private")
+    # Button presses go straight to the routers that have their CallbackData (bot.routing).
+    private = PrefixRouter(name="private")
     for observer in (private.message, private.edited_message, private.callback_query):
         observer.filter(
             F.chat.type == "private"

@@ -74,14 +74,14 @@ _ACCOUNT, _LINK, _PERSON, _SCHOOL = (
 )
 VIEWER_ROWS = (
     select(
-        _ACCOUNT.c.id,
+        _ACCOUNT.c.id.label("account_id"),
         _ACCOUNT.c.active_person_id,
-        _ACCOUNT.c.locale,
-        _PERSON.c.id,
+        _ACCOUNT.c.locale.label("account_locale"),
+        _PERSON.c.id.label("person_id"),
         _PERSON.c.display_name,
         _PERSON.c.role,
         _PERSON.c.school_id,
-        _PERSON.c.locale,
+        _PERSON.c.locale.label("person_locale"),
         _PERSON.c.unreachable_since,
         _SCHOOL.c.parent_address_formal,
     )
@@ -92,6 +92,8 @@ VIEWER_ROWS = (
     .where(_ACCOUNT.c.telegram_user_id == bindparam("telegram_user_id"))
     .order_by(_PERSON.c.role, _PERSON.c.display_name)
 )
+# Positions in a row of VIEWER_ROWS (storage.updates reads them inside a wider row).
+VIEWER_COLUMNS = len(VIEWER_ROWS.selected_columns)
 
 
 async def load_viewer(session: AsyncSession, *, telegram_user_id: int) -> Viewer:

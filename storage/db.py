@@ -20,6 +20,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.session_scope import current_session
+
+try:
+    from sqlalchemy.util.concurrency import await_
+except ImportError:  # SQLAlchemy 2.0 calls it await_only
+    from sqlalchemy.util.concurrency import await_only as await_
+
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine, with SQLite set up for a bot that writes from many updates."""
@@ -57,21 +64,23 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-# ------------------------------------------------------------ SQLite, in the event loop's thread
+# ------------------------------------------------- SQLite: an update's statements run in place
 #
 # aiosqlite runs each SQLite call on a thread of its own and hands the result back to the event
 # loop. A hand-off costs some 50 µs of the loop's CPU and 100 µs of waiting, far more than
 # SQLite's own work on a small indexed table, and SQLAlchemy's adapter makes four per SELECT
-# (open a cursor, execute, fetch, close). Here statements, COMMIT and ROLLBACK run in the
-# calling thread instead, start to finish; aiosqlite only opens and closes the connection.
+# (open a cursor, execute, fetch, close). Here a statement is one hand-off at most, and none at
+# all while an update is being handled (storage.session_scope.current_session is set): then
+# statements, COMMIT and ROLLBACK run in the event loop's thread, start to finish.
 #
-# What the loop gives up: it does nothing else while SQLite works. It would have little else
-# to do: this process's updates and jobs take turns on SQLite anyway (one writer; see
-# bot.middlewares.UpdateTransaction), so only network work that needs no database (a webhook
-# delivery being read, a health check) waits, for as long as a statement takes: micro- to
-# milliseconds, or, should another process hold SQLite's write lock (the command line's
-# import), until it lets go (busy_timeout). PostgreSQL, the choice for more than one school,
-# is asynchronous all the way.
+# What the loop gives up meanwhile: nothing an update could use. This process's updates take
+# turns on SQLite anyway (one writer; bot.middlewares.UpdateTransaction), so only network work
+# that needs no database (a webhook delivery being read, a health check) waits, for as long
+# as a statement takes: micro- to milliseconds, or, should another process hold SQLite's write
+# lock (the command line's import), until it lets go (busy_timeout). Work outside updates (the
+# reminder jobs, the command line, backups) keeps its hand-offs: SQLAlchemy's AsyncConnection
+# insists that a statement really awaits, and long jobs should not hold up the loop.
+# PostgreSQL, the choice for more than one school, is asynchronous all the way.
 
 
 def _run(
@@ -94,9 +103,9 @@ def _run(
 
 
 class _InlineCursor:
-    """A DB-API cursor that runs its statement on aiosqlite's sqlite3 connection in the
-    calling thread, fetching all rows at once (as SQLAlchemy's own aiosqlite cursor does, in
-    four trips to aiosqlite's thread)."""
+    """A DB-API cursor that runs its statement on aiosqlite's sqlite3 connection, in place
+    during an update and else in one trip to aiosqlite's thread, fetching all rows at once
+    (as SQLAlchemy's own aiosqlite cursor does, in four trips)."""
 
     server_side = False
 
@@ -110,10 +119,15 @@ class _InlineCursor:
         self.arraysize = 1
 
     def _execute(self, operation: str, parameters: Any, *, many: bool) -> None:
+        connection = self._connection._conn
         try:
-            self.description, self.rowcount, self.lastrowid, rows = _run(
-                self._connection._conn, operation, parameters, many
-            )
+            if current_session.get() is not None:
+                done = _run(connection, operation, parameters, many)
+            else:
+                done = await_(
+                    self._connection._execute(_run, connection, operation, parameters, many)
+                )
+            self.description, self.rowcount, self.lastrowid, rows = done
         except Exception as error:
             self._adapted._handle_exception(error)
         self._rows = deque(rows)
@@ -164,26 +178,36 @@ class _InlineConnection(AsyncAdapt_aiosqlite_connection):
         return bool(self._connection._connection and self._connection._conn.in_transaction)
 
     def commit(self) -> None:
-        if self._in_transaction():
-            try:
-                self._connection._conn.commit()
-            except Exception as error:
-                self._handle_exception(error)
+        if not self._in_transaction():
+            return
+        if current_session.get() is None:
+            super().commit()
+            return
+        try:
+            self._connection._conn.commit()
+        except Exception as error:
+            self._handle_exception(error)
 
     def rollback(self) -> None:
         # Also the pool's reset of every connection it gets back, mostly after a COMMIT.
-        if self._in_transaction():
-            try:
-                self._connection._conn.rollback()
-            except Exception as error:
-                self._handle_exception(error)
+        if not self._in_transaction():
+            return
+        if current_session.get() is None:
+            super().rollback()
+            return
+        try:
+            self._connection._conn.rollback()
+        except Exception as error:
+            self._handle_exception(error)
 
 
 def _inline_possible() -> bool:
     # The classes above lean on aiosqlite's and SQLAlchemy's adapter internals; should a
     # release move them, SQLite still works through SQLAlchemy's own cursor, only slower.
-    return hasattr(AsyncAdapt_aiosqlite_connection, "_handle_exception") and "_conn" in dir(
-        aiosqlite.Connection
+    return (
+        callable(getattr(aiosqlite.Connection, "_execute", None))
+        and hasattr(AsyncAdapt_aiosqlite_connection, "_handle_exception")
+        and "_conn" in dir(aiosqlite.Connection)
     )
 
 

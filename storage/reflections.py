@@ -125,17 +125,27 @@ async def own_goal_ids(
     """The subset of goal ids that are live goals of this pupil (in any current period)."""
     if not goal_ids:
         return set()
-    return set(
-        (
-            await session.scalars(
-                select(PupilGoal.goal_id).where(
-                    PupilGoal.pupil_id == pupil_id,
-                    PupilGoal.goal_id.in_(goal_ids),
-                    PupilGoal.status.in_(LIVE_STATUSES),
-                )
-            )
-        ).all()
+    found = await session.scalars(_OWN_GOAL_IDS, {"pupil_id": pupil_id, "goal_ids": goal_ids})
+    return set(found.all())
+
+
+# Built once, as every reflection saved asks these (see `_reflection_goals`).
+_OWN_GOAL_IDS = select(PupilGoal.goal_id).where(
+    PupilGoal.pupil_id == bindparam("pupil_id"),
+    PupilGoal.goal_id.in_(bindparam("goal_ids", expanding=True)),
+    PupilGoal.status.in_(LIVE_STATUSES),
+)
+_TIMES_WORKED_ON = (
+    select(func.count())
+    .select_from(Reflection)
+    .join(ReflectionGoal, ReflectionGoal.reflection_id == Reflection.id)
+    .where(
+        Reflection.pupil_id == bindparam("pupil_id"),
+        ReflectionGoal.goal_id == bindparam("goal_id"),
+        Reflection.on_date >= bindparam("since"),
+        Reflection.on_date <= bindparam("until"),
     )
+)
 
 
 async def save_reflection(
@@ -184,15 +194,8 @@ async def times_worked_on(
 ) -> int:
     """How many reflections between two dates (inclusive) name this goal."""
     count = await session.scalar(
-        select(func.count())
-        .select_from(Reflection)
-        .join(ReflectionGoal, ReflectionGoal.reflection_id == Reflection.id)
-        .where(
-            Reflection.pupil_id == pupil_id,
-            ReflectionGoal.goal_id == goal_id,
-            Reflection.on_date >= since,
-            Reflection.on_date <= until,
-        )
+        _TIMES_WORKED_ON,
+        {"pupil_id": pupil_id, "goal_id": goal_id, "since": since, "until": until},
     )
     return int(count or 0)
 

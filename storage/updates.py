@@ -7,15 +7,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, delete
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Row,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from storage.accounts import VIEWER_ROWS, Viewer, viewer_from_rows
+from storage.accounts import VIEWER_COLUMNS, VIEWER_ROWS, Viewer, viewer_from_rows
 from storage.fsm import READ, remember_read
-from storage.models import ProcessedUpdate
+from storage.models import FsmRecord, ProcessedUpdate
 from storage.types import utcnow
 
 
@@ -42,9 +52,10 @@ async def open_update(
     twice. One INSERT ... ON CONFLICT DO NOTHING: on PostgreSQL a second replica inserting the
     same key waits for the first to commit and then inserts nothing, which means "handled".
 
-    The three statements run in one trip through SQLAlchemy's async layer (one greenlet, Core
-    on the session's connection): every update pays for this, and the async and ORM layers
-    cost more per statement than the database does to run these.
+    The reads run in one trip through SQLAlchemy's async layer (one greenlet, Core on the
+    session's connection), and on PostgreSQL in one statement: every update pays for this,
+    and each statement's round trip and the async and ORM layers cost more than the database's
+    work to run these.
     """
     claimed, viewer_rows, dialogue_row = await session.run_sync(
         _open, bot_id, update_id, telegram_user_id, dialogue_key
@@ -67,9 +78,55 @@ def _open(
     dialogue_key: str | None,
 ) -> tuple[bool, list[Row[*tuple[Any, ...]]], Row[*tuple[Any, ...]] | None]:
     connection = session.connection()
-    claim = _CLAIM[connection.dialect.name == "postgresql"]
+    if connection.dialect.name == "postgresql":
+        return _open_in_one_statement(connection, bot_id, update_id, telegram_user_id, dialogue_key)
+    return _open_statement_by_statement(
+        connection, bot_id, update_id, telegram_user_id, dialogue_key
+    )
+
+
+def _open_in_one_statement(
+    connection: Connection,
+    bot_id: int,
+    update_id: int,
+    telegram_user_id: int | None,
+    dialogue_key: str | None,
+) -> tuple[bool, list[Row[*tuple[Any, ...]]], Row[*tuple[Any, ...]] | None]:
+    """PostgreSQL: the claim, the dialogue and the viewer's rows in one round trip (see
+    _OPEN_POSTGRES). A duplicate's reads are read and dropped."""
+    rows = connection.execute(
+        _OPEN_POSTGRES,
+        {
+            "bot_id": bot_id,
+            "update_id": update_id,
+            "processed_at": utcnow(),
+            "telegram_user_id": telegram_user_id,
+            "key": dialogue_key,
+        },
+    ).all()
+    first = rows[0]
+    if not first.claimed:
+        return False, [], None
+    viewer_rows = [row for row in rows if row.account_id is not None]
+    dialogue_row = first if first.dialogue_key is not None else None
+    return True, [_viewer_part(row) for row in viewer_rows], dialogue_row
+
+
+def _viewer_part(row: Row[*tuple[Any, ...]]) -> Any:
+    return row[_VIEWER_FROM : _VIEWER_FROM + VIEWER_COLUMNS]
+
+
+def _open_statement_by_statement(
+    connection: Connection,
+    bot_id: int,
+    update_id: int,
+    telegram_user_id: int | None,
+    dialogue_key: str | None,
+) -> tuple[bool, list[Row[*tuple[Any, ...]]], Row[*tuple[Any, ...]] | None]:
+    """SQLite (whose WITH cannot hold an INSERT): three statements, each skipped if not
+    needed; cheap where statements run in the calling thread (storage.db)."""
     result = connection.execute(
-        claim, {"bot_id": bot_id, "update_id": update_id, "processed_at": utcnow()}
+        _CLAIM[False], {"bot_id": bot_id, "update_id": update_id, "processed_at": utcnow()}
     )
     if not result.rowcount:
         return False, [], None
@@ -93,6 +150,42 @@ def _claim(insert: Callable[[Table], Any]) -> Any:
 # needs none of the ORM's bulk-insert machinery. By "is it PostgreSQL"; else SQLite.
 _PROCESSED_UPDATE: Table = ProcessedUpdate.__table__  # type: ignore[assignment]
 _CLAIM = {True: _claim(pg_insert), False: _claim(sqlite_insert)}
+
+
+def _open_postgres() -> Any:
+    """One row per person of the viewer's account (one row with NULLs for none), each with
+    whether the claim inserted and the dialogue's row (NULLs for none): the INSERT runs in a
+    WITH, which PostgreSQL carries out exactly once whatever reads it."""
+    claim = (
+        _claim(pg_insert)
+        .values(
+            bot_id=bindparam("bot_id", type_=BigInteger),
+            update_id=bindparam("update_id", type_=BigInteger),
+            processed_at=bindparam("processed_at", type_=_PROCESSED_UPDATE.c.processed_at.type),
+        )
+        .returning(_PROCESSED_UPDATE.c.update_id)
+        .cte("claim")
+    )
+    head = select(exists(select(claim.c.update_id)).label("claimed")).subquery("head")
+    dialogue = _DIALOGUES.alias("dialogue")
+    its_key = dialogue.c.key == bindparam("key", type_=dialogue.c.key.type)
+    viewer = VIEWER_ROWS.subquery("viewer")
+    return (
+        select(
+            head.c.claimed,
+            dialogue.c.key.label("dialogue_key"),
+            dialogue.c.state,
+            dialogue.c.data,
+            *viewer.c,
+        )
+        .select_from(head.outerjoin(dialogue, its_key).outerjoin(viewer, true()))
+        .order_by(viewer.c.role, viewer.c.display_name)
+    )
+
+
+_DIALOGUES: Table = FsmRecord.__table__  # type: ignore[assignment]
+_OPEN_POSTGRES = _open_postgres()
+_VIEWER_FROM = 4  # claimed, dialogue_key, state, data; then VIEWER_ROWS' columns
 
 
 async def forget_processed_before(session: AsyncSession, *, moment: datetime) -> int:
