@@ -665,7 +665,7 @@ What changed, each step measured with this split (2026-11):
 - Bot API calls go as JSON rather than as forms, and an edit's answer (the whole edited
   message) is not parsed into aiogram's objects, since nothing reads it (`bot/session.py`).
   In webhook mode a tap's answer rides on the HTTP reply to Telegram's delivery, one request
-  fewer per tap (`bot.middlewares.AnswerInWebhookReply`).
+  fewer per tap (`bot.middlewares.TapAnswers`).
 - A button press goes straight to the routers that know its CallbackData prefix instead of
   being offered to each feature router in turn (`bot/routing.py`).
 - Earlier: state and magic filters in place instead of on a worker thread (`bot.app`), and

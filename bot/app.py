@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.i18n import ViewerLocaleMiddleware, load_i18n
 from bot.middlewares import (
-    AnswerInWebhookReply,
     DialogueLock,
     HoldTapAnswers,
     RetryReplies,
+    TapAnswers,
     UpdatesInFlight,
     UpdateTransaction,
 )
@@ -126,8 +126,8 @@ def build_app(
     dispatcher.update.outer_middleware(CleanInput())
     # Outside the transaction, so that it also times (and counts) the commit and duplicates.
     dispatcher.update.outer_middleware(UpdateLogMiddleware())
-    # Outside the transaction: the answer it holds goes out after the commit.
-    dispatcher.update.outer_middleware(AnswerInWebhookReply())
+    # Outside the transaction: a held answer goes out after the commit.
+    dispatcher.update.outer_middleware(TapAnswers())
     dispatcher.update.outer_middleware(UpdateTransaction(session_factory, lock=db_lock))
     dispatcher.update.outer_middleware(ViewerLocaleMiddleware(i18n))
     dispatcher.include_routers(*get_routers())

@@ -206,53 +206,73 @@ def _harmless(error: TelegramBadRequest) -> bool:
     return any(text in error.message for text in _HARMLESS)
 
 
-class _HeldAnswer:
-    """The tap's answer kept for the reply to Telegram's delivery (see AnswerInWebhookReply)."""
+class _TapAnswer:
+    """An update's answer to a tap (see TapAnswers): held for the webhook reply, or on its way
+    while the step goes on."""
 
-    def __init__(self) -> None:
-        self.method: AnswerCallbackQuery | None = None
+    def __init__(self, *, webhook: bool) -> None:
+        self.webhook = webhook
         self.open = True
+        self.held: AnswerCallbackQuery | None = None
+        self.sending: asyncio.Future[Any] | None = None
+
+    @property
+    def taken(self) -> bool:
+        return self.held is not None or self.sending is not None
+
+    async def settle(self) -> None:
+        """Wait for an answer on its way; its failure is logged, not raised."""
+        if self.sending is None:
+            return
+        try:
+            await self.sending
+        except TelegramAPIError as error:
+            # Only the spinner is at stake; the update's own outcome matters more.
+            log.info("answerCallbackQuery: %s", error.message)
 
 
-_held_answer: ContextVar[_HeldAnswer | None] = ContextVar("held_answer", default=None)
+_tap_answer: ContextVar[_TapAnswer | None] = ContextVar("tap_answer", default=None)
 
 
-class AnswerInWebhookReply(BaseMiddleware):
-    """In webhook mode a tap's answer (answerCallbackQuery, which stops the button's spinner)
-    goes back in the HTTP reply to Telegram's delivery of the tap, not as a request of its own.
+class TapAnswers(BaseMiddleware):
+    """A tap's answer (answerCallbackQuery, which stops the button's spinner) does not hold up
+    the step it answers.
 
-    Telegram carries out one method given in that reply. Every tap costs the bot one request
-    fewer (half of a tap's Bot API calls), and the answer arrives once the step committed,
-    just before Telegram learns the update was handled. Polling has no reply to ride on: the
-    answer is sent as before. So is it when the handler fails or returns a method of its own.
+    * Webhook mode: the answer goes back in the HTTP reply to Telegram's delivery of the tap,
+      not as a request of its own (Telegram carries out one method given in that reply). Every
+      tap costs one request fewer, and the answer arrives once the step committed, just before
+      Telegram learns the update was handled. When the step fails, or returns a method of its
+      own for the reply, the answer is sent as a request after all.
+    * Polling: the answer is sent at once, and the step goes on with its own calls (the card's
+      edit) while it travels; the update waits for it only at its end, after the commit. Two
+      round trips to Telegram per tap overlap instead of following each other.
     """
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if not data.get("webhook_reply"):
-            return await handler(event, data)
-        held = _HeldAnswer()
-        token = _held_answer.set(held)
+        answer = _TapAnswer(webhook=bool(data.get("webhook_reply")))
+        token = _tap_answer.set(answer)
         try:
             result = await handler(event, data)
         except Exception:
-            held.open = False
-            if held.method is not None:
-                await _answer_now(data["bot"], held.method)
+            answer.open = False
+            await _send_held(data["bot"], answer)
+            await answer.settle()
             raise
         finally:
-            held.open = False
-            _held_answer.reset(token)
-        if held.method is None:
+            answer.open = False
+            _tap_answer.reset(token)
+        await answer.settle()
+        if answer.held is None:
             return result
         if isinstance(result, TelegramMethod):
-            await _answer_now(data["bot"], held.method)
+            await _send_held(data["bot"], answer)
             return result
-        return held.method
+        return answer.held
 
 
 class HoldTapAnswers(BaseRequestMiddleware):
-    """The Bot API side of AnswerInWebhookReply: the first answerCallbackQuery of an update
-    handled for a webhook delivery is kept instead of sent (and reported as done)."""
+    """The Bot API side of TapAnswers: an update's first answerCallbackQuery is held for the
+    webhook reply, or sent without waiting (and reported as done either way)."""
 
     async def __call__(
         self,
@@ -260,23 +280,24 @@ class HoldTapAnswers(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        held = _held_answer.get()
-        if (
-            held is not None
-            and held.open
-            and held.method is None
-            and isinstance(method, AnswerCallbackQuery)
-        ):
-            held.method = method
-            return cast(Response[TelegramType], True)
-        return await make_request(bot, method)
+        answer = _tap_answer.get()
+        is_answer = isinstance(method, AnswerCallbackQuery)  # a plain bool: keeps `method` generic
+        if answer is None or not answer.open or answer.taken or not is_answer:
+            return await make_request(bot, method)
+        if answer.webhook:
+            answer.held = cast(AnswerCallbackQuery, method)
+        else:
+            answer.sending = asyncio.ensure_future(make_request(bot, method))
+        return cast(Response[TelegramType], True)
 
 
-async def _answer_now(bot: Bot, method: AnswerCallbackQuery) -> None:
+async def _send_held(bot: Bot, answer: _TapAnswer) -> None:
+    if answer.held is None:
+        return
+    method, answer.held = answer.held, None
     try:
         await bot(method)
     except TelegramAPIError as error:
-        # Only the spinner is at stake; the update's own outcome matters more.
         log.info("answerCallbackQuery: %s", error.message)
 
 

@@ -157,7 +157,7 @@ def build_webhook_app(app: App, *, secret: str) -> web.Application:
     # committed. A replica that dies mid-update thus leaves it unanswered, and Telegram (through
     # the load balancer) delivers it again, to a replica that is alive; the processed_update
     # row makes sure an update that did commit is never handled twice.
-    # webhook_reply: a tap's answer rides on the reply (bot.middlewares.AnswerInWebhookReply).
+    # webhook_reply: a tap's answer rides on the reply (bot.middlewares.TapAnswers).
     JsonReplies(
         dispatcher=app.dispatcher,
         bot=app.bot,
