@@ -106,8 +106,8 @@ class _Part:
 
     `time.thread_time` counts this thread only: SQLite's own work on aiosqlite's thread is not
     in it, and neither is waiting. It is exact only while one update is handled at a time
-    (polling: `handle_as_tasks=False`); with concurrent updates (webhook) another update's work
-    done during an await is counted too, so the split is printed for polling only.
+    (polling on SQLite); with concurrent updates (PostgreSQL, webhook) another update's work
+    done during an await is counted too, so the split is printed for that case only.
     """
 
     def __init__(self, counters: Counters, name: str) -> None:

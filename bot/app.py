@@ -34,6 +34,7 @@ from bot.middlewares import (
     UpdateTransaction,
 )
 from bot.observability import UpdateLogMiddleware
+from bot.polling import BatchPolling
 from bot.responses import keep_response_models
 from bot.sanitize import CleanInput
 from bot.session import BotApiSession
@@ -114,7 +115,14 @@ def build_app(
     # events_isolation: one update per user at a time, so two quick taps cannot both read the
     # same dialogue state and race each other. aiogram's own FSM middleware is replaced by
     # DialogueLock, in its place, which leaves reading the state to the update's transaction.
-    dispatcher = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
+    # Polling confirms each batch of updates once all are handled (bot.polling); on
+    # PostgreSQL a batch's updates are handled side by side, up to 20 (the pool holds 30).
+    dispatcher = BatchPolling(
+        side_by_side=1 if settings.is_sqlite else 20,
+        storage=storage,
+        events_isolation=isolation,
+        disable_fsm=True,
+    )
     dispatcher.fsm = DialogueLock(storage=storage, events_isolation=isolation)
     dispatcher.update.outer_middleware(dispatcher.fsm)
     i18n = load_i18n(default_locale=settings.default_locale)

@@ -106,11 +106,9 @@ async def poll(app: App, *, handle_signals: bool = True) -> None:
         allowed_updates=app.dispatcher.resolve_used_update_types(),
         handle_signals=False,
         close_bot_session=False,
-        # One update after the other, so an update is confirmed to Telegram (by the next
-        # getUpdates) only after its transaction committed: a bot killed between a reply and
-        # the commit gets the update again and the pupil's answer is not lost. Concurrency
-        # at scale comes from webhook replicas, not from one polling process.
-        handle_as_tasks=False,
+        # bot.polling.BatchPolling: an update is confirmed to Telegram (by the next getUpdates)
+        # only after its transaction committed, so a bot killed between a reply and the
+        # commit gets the update again and the pupil's answer is not lost.
     )
 
 

@@ -63,8 +63,8 @@ class RunningBot:
                 self.app.bot,
                 handle_signals=False,
                 close_bot_session=False,
+                # Batches as bot.runner.poll handles them (bot.polling.BatchPolling).
                 polling_timeout=1,
-                handle_as_tasks=False,  # as bot.runner.poll does
             )
         )
 
