@@ -280,12 +280,14 @@ async def serve(arguments: argparse.Namespace) -> None:
     runner: web.AppRunner | None = None
     polling: asyncio.Task[None] | None = None
     close: Any
+    stop_polling: Callable[[], Awaitable[Any]]
 
     if arguments.kind == "portfolio":
         from bot.runner import build_webhook_app, poll
 
         app = build_portfolio(arguments, counters, webhook_url)
         bot, dispatcher, close = app.bot, app.dispatcher, app.close
+        stop_polling = app.stop_polling
         if arguments.mode == "webhook":
             web_app = build_webhook_app(app, secret=secrets.token_urlsafe(16))
         else:
@@ -297,6 +299,7 @@ async def serve(arguments: argparse.Namespace) -> None:
     else:
         bot, dispatcher = build_echo(arguments, counters)
         close = bot.session.close
+        stop_polling = dispatcher.stop_polling
         if arguments.mode == "webhook":
             secret = secrets.token_urlsafe(16)
             web_app = web.Application()
@@ -346,7 +349,8 @@ async def serve(arguments: argparse.Namespace) -> None:
                 print(json.dumps(counters.report()), flush=True)
     finally:
         if polling is not None:
-            await dispatcher.stop_polling()
+            # The portfolio bot stops as in production: the updates in hand commit first.
+            await stop_polling()
             await polling
         if runner is not None:
             await runner.cleanup()
