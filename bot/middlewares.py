@@ -1,8 +1,9 @@
-"""Outer middlewares: one database transaction per update, de-duplication, and the viewer.
+"""Outer middlewares: one database transaction per update, de-duplication, the viewer, and
+the Bot API side of a conversation (retries, answers to taps).
 
 Order (registered in bot.app): aiogram's own (errors, user context) -> DialogueLock ->
-UpdateTransaction (which also loads the viewer) -> locale. Handlers get `session` and `viewer`
-as arguments.
+UpdatesInFlight -> CleanInput -> the update's log line -> TapAnswers -> UpdateTransaction
+(which also loads the viewer) -> locale. Handlers get `session` and `viewer` as arguments.
 """
 
 from __future__ import annotations
