@@ -20,14 +20,12 @@ import logging
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from aiogram.utils.backoff import Backoff, BackoffConfig
 
 log = logging.getLogger(__name__)
-
-# As aiogram's polling: first wait after a failed getUpdates, then up to a minute.
-_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=60.0, factor=1.3, jitter=0.1)
 
 
 class BatchPolling(Dispatcher):
@@ -44,7 +42,7 @@ class BatchPolling(Dispatcher):
         bot: Bot,
         polling_timeout: int = 30,
         handle_as_tasks: bool = True,
-        backoff_config: BackoffConfig = _BACKOFF,
+        backoff_config: BackoffConfig = DEFAULT_BACKOFF_CONFIG,
         allowed_updates: list[str] | None = None,
         tasks_concurrency_limit: int | None = None,
         **kwargs: Any,
