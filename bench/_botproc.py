@@ -219,7 +219,7 @@ def build_portfolio(
 
     from bot.app import build_app
     from bot.observability import configure_logging
-    from bot.settings import Settings
+    from config.settings import Settings
 
     settings = Settings(
         bot_token=None,

@@ -34,9 +34,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bench._schoolyear import SchoolYear, generate_school_year
-from bot.i18n import load_i18n
 from conversations.class_overview import picture_texts
-from conversations.overview_picture import draw_class_overview_pages
+from language.i18n import load_i18n
+from services.pictures.class_overview import draw_class_overview_pages
 from storage import migrate
 from storage.db import create_engine, create_sessionmaker
 from storage.models import (

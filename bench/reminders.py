@@ -41,7 +41,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import load_i18n
+from language.i18n import load_i18n
 from sandbox import SandboxClient, TelegramSandbox
 from scheduler.dispatcher import ReminderDispatcher
 from scheduler.sender import RateLimitedSender

@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import UserError
-from bot.export import export_filename, export_locale, export_to_file
-from bot.i18n import load_i18n
-from bot.settings import SUPPORTED_LOCALES, Settings
+from config.settings import SUPPORTED_LOCALES, Settings
+from language.i18n import load_i18n
+from services.errors import UserError
+from services.export import export_filename, export_locale, export_to_file
 from storage import migrate
 from storage.db import create_engine, create_sessionmaker
 from storage.importing import (

@@ -23,8 +23,6 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
-from bot.i18n import ViewerLocaleMiddleware, load_i18n
 from bot.middlewares import (
     DialogueLock,
     HoldTapAnswers,
@@ -38,12 +36,15 @@ from bot.polling import BatchPolling
 from bot.responses import keep_response_models
 from bot.sanitize import CleanInput
 from bot.session import BotApiSession
-from bot.settings import Settings
+from chat_ui.i18n import ViewerLocaleMiddleware
+from config.settings import Settings
 from conversations import evidence_review, goals, parent_summary, prompts
 from conversations.talks import composers as talk_composers
 from handlers import get_routers
+from language.i18n import load_i18n
 from scheduler.dispatcher import Composer
 from scheduler.service import ReminderService
+from services.clock import Clock
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
 from storage.talks import KIND_BRIEF

@@ -27,8 +27,8 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-from bot.i18n import DOMAIN, FORMAL_DOMAIN, FORMAL_LOCALE, LOCALES_DIR
-from bot.settings import PARENT_LOCALES, PROJECT_ROOT
+from config.settings import PARENT_LOCALES, PROJECT_ROOT
+from language.i18n import DOMAIN, FORMAL_DOMAIN, FORMAL_LOCALE, LOCALES_DIR
 
 SOURCE_DIRS = ("bot", "handlers", "conversations", "scheduler", "storage")
 SOURCE_LOCALE = "nl"

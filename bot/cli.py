@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bot import admin_cli
-from bot.errors import UserError
 from bot.observability import configure_logging
-from bot.settings import Settings, SettingsError, load_settings
+from config.settings import Settings, SettingsError, load_settings
+from services.errors import UserError
 from storage import migrate
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
@@ -156,7 +156,7 @@ async def _db_downgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _backup(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.backup import backup
+    from services.backup import backup
 
     summary = await backup(settings, args.directory)
     print(
@@ -167,7 +167,7 @@ async def _backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _restore(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.backup import restore
+    from services.backup import restore
 
     summary = await restore(settings, args.source)
     print(

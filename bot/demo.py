@@ -12,7 +12,7 @@ keeps nothing between runs (it lives in memory), so the people come back as sand
 the Telegram ids the database remembers, and each sends `/start` once to get their menu again.
 The chat history of an earlier run is gone then; the portfolio data is not.
 
-The demo clock (`bot.clock.Clock`, held by the app) can be moved from the page. The bot's
+The demo clock (`services.clock.Clock`, held by the app) can be moved from the page. The bot's
 dialogues take "today" from it; scheduled prompts and reminders will, once they exist.
 """
 
@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App, build_app
-from bot.clock import Clock
-from bot.errors import UserError
 from bot.runner import SANDBOX_TOKEN, poll
-from bot.settings import DEFAULT_DATA_DIR, Settings
+from config.settings import DEFAULT_DATA_DIR, Settings
 from sandbox import SandboxClient, TelegramSandbox
 from sandbox.page import PageHooks
+from services.clock import Clock
+from services.errors import UserError
 from storage import migrate
 from storage.db import create_engine, create_sessionmaker
 from storage.demo import (

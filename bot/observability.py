@@ -36,7 +36,7 @@ from storage.health import SchemaState, ping, reminder_queue, schema_state
 
 if TYPE_CHECKING:
     from bot.app import App
-    from bot.settings import Settings
+    from config.settings import Settings
 
 log = logging.getLogger("bot.updates")
 

@@ -18,10 +18,10 @@ from aiohttp import web
 from aiohttp.payload import JsonPayload, Payload
 
 from bot.app import App, build_app
-from bot.commands import general_commands
-from bot.errors import UserError
 from bot.observability import add_ops_routes, start_ops_server
-from bot.settings import Settings
+from chat_ui.commands import general_commands
+from config.settings import Settings
+from services.errors import UserError
 from storage.health import SchemaState, schema_state_of
 from storage.migrate import ensure_current
 

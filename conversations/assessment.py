@@ -26,13 +26,13 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import button, edit_card, in_rows, main_menu, shorten
-from bot.settings import Settings
-from bot.texts import bold, fill
-from conversations.calendar import Clock, school_today
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import button, edit_card, in_rows, main_menu, shorten
+from chat_ui.texts import bold, fill
+from config.settings import Settings
 from conversations.class_overview import AssessFrom, default_level_names
-from handlers.filters import HasRole
+from language.i18n import _
+from services.clock import Clock, school_today
 from storage.accounts import Viewer
 from storage.models import Role
 from storage.observations import pupils_matching, pupils_named, pupils_of_teacher

@@ -37,18 +37,14 @@ from aiogram.types import (
 from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, current_locale, use_locale
-from bot.keyboards import button, main_menu, shorten
-from bot.settings import Settings
-from bot.texts import bold, fill, names_list
-from conversations.calendar import Clock, school_today
+from chat_ui.keyboards import button, main_menu, shorten
+from chat_ui.texts import bold, fill, names_list
+from config.settings import Settings
 from conversations.goals import Decide
 from conversations.observation import NoteFor
-from conversations.overview_picture import (
-    MAX_COLUMNS,
-    PictureTexts,
-    draw_class_overview_pages,
-)
+from language.i18n import _, current_locale, use_locale
+from services.clock import Clock, school_today
+from services.pictures.class_overview import MAX_COLUMNS, PictureTexts, draw_class_overview_pages
 from storage.accounts import Viewer, recipient
 from storage.overview import (
     ClassOverview,

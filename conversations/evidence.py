@@ -20,7 +20,7 @@ a restart resumes at the same step with every file. Files without rows are swept
 
 Videos (also round video messages, and videos sent as a file) are checked against
 `Settings.max_video_seconds` and Telegram's 20 MB download limit before anything is kept, and
-cleaned of their metadata (`storage.file_metadata`); Telegram's thumbnail becomes the item's.
+cleaned of their metadata (`media.metadata`); Telegram's thumbnail becomes the item's.
 
 Albums: Telegram sends each photo of an album as its own update with one `media_group_id`,
 and event isolation hands them to us one by one. The first photo starts the dialogue; the
@@ -41,11 +41,10 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, ngettext
-from bot.keyboards import button, shorten
-from bot.settings import Settings
-from bot.texts import bold, fill
-from conversations.calendar import Clock, school_today
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import button, shorten
+from chat_ui.texts import bold, fill
+from config.settings import Settings
 from conversations.media_intake import (
     file_from_data,
     image_from_data,
@@ -59,7 +58,9 @@ from conversations.media_intake import (
     kept_or_explained,
     video_from_data,
 )
-from handlers.filters import HasRole
+from language.i18n import _, ngettext
+from media.pipeline import StoredFile, StoredImage, StoredVideo
+from services.clock import Clock, school_today
 from storage.accounts import Viewer
 from storage.evidence import (
     NewEvidence,
@@ -69,7 +70,6 @@ from storage.evidence import (
     set_goals,
 )
 from storage.goals import chosen_goals, pupil_context
-from storage.media import StoredFile, StoredImage, StoredVideo
 from storage.models import Approval, EvidenceKind, Role, School
 from storage.week_plans import monday_of, week_goal_ids
 

@@ -50,14 +50,14 @@ from aiogram.types import (
 from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, current_locale, ngettext
-from bot.keyboards import BUTTON_WORK, button, shorten
-from bot.settings import Settings
-from bot.texts import bold, fill
-from conversations.calendar import Clock
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import BUTTON_WORK, button, shorten
+from chat_ui.texts import bold, fill
+from config.settings import Settings
 from conversations.media_intake import is_image_file, media_store, send_kept_file
 from conversations.parent_summary import PARENT_AUDIENCE, announce_feedback
-from handlers.filters import HasRole
+from language.i18n import _, current_locale, ngettext
+from services.clock import Clock
 from storage.accounts import Recipient, Viewer, recipient
 from storage.evidence import (
     EvidenceRefusedError,

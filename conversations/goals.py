@@ -35,12 +35,12 @@ from aiogram.methods import SendMessage, TelegramMethod
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import button, edit_card, main_menu, shorten
-from bot.settings import Settings
-from bot.texts import bold, fill
-from conversations.calendar import Clock, school_today
-from handlers.filters import HasRole
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import button, edit_card, main_menu, shorten
+from chat_ui.texts import bold, fill
+from config.settings import Settings
+from language.i18n import _
+from services.clock import Clock, school_today
 from storage.accounts import Recipient, Viewer, teachers_to_notify
 from storage.goals import (
     GoalChoice,

@@ -67,12 +67,12 @@ from aiogram.utils.i18n.lazy_proxy import LazyProxy
 from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, __, current_locale
-from bot.keyboards import BUTTON_MY_PLAN, main_menu, shorten
-from bot.settings import Settings
-from bot.texts import fill
-from conversations.calendar import school_today
-from handlers.filters import HasRole
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import BUTTON_MY_PLAN, main_menu, shorten
+from chat_ui.texts import fill
+from config.settings import Settings
+from language.i18n import _, __, current_locale
+from services.clock import school_today
 from storage.accounts import Viewer
 from storage.goals import ChosenGoal, chosen_goals, pupil_context
 from storage.learning_plans import (

@@ -33,10 +33,9 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, ngettext
-from bot.settings import Settings
-from storage.evidence import EvidenceFileView
-from storage.media import (
+from config.settings import Settings
+from language.i18n import _, ngettext
+from media.pipeline import (
     EXTENSIONS,
     MediaRefusedError,
     MediaStore,
@@ -46,6 +45,7 @@ from storage.media import (
     StoredVideo,
     looks_like_image,
 )
+from storage.evidence import EvidenceFileView
 from storage.media_files import record_media
 from storage.models import MediaKind
 

@@ -36,11 +36,10 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, ngettext
-from bot.keyboards import button, shorten
-from bot.settings import Settings
-from bot.texts import fill, names_list
-from conversations.calendar import Clock, school_today
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import button, shorten
+from chat_ui.texts import fill, names_list
+from config.settings import Settings
 from conversations.media_intake import (
     keep_photo,
     keep_voice,
@@ -48,7 +47,8 @@ from conversations.media_intake import (
     media_store,
     record_file,
 )
-from handlers.filters import HasRole
+from language.i18n import _, ngettext
+from services.clock import Clock, school_today
 from storage.accounts import Viewer
 from storage.models import Role
 from storage.observations import (

@@ -24,11 +24,12 @@ from aiogram.types import Message
 from babel.dates import format_time
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commands import show_commands
-from bot.i18n import _, current_locale, formal_address, viewer_is_addressed_formally
-from bot.keyboards import main_menu
-from bot.settings import Settings
-from bot.texts import fill, names_list
+from chat_ui.commands import show_commands
+from chat_ui.i18n import viewer_is_addressed_formally
+from chat_ui.keyboards import main_menu
+from chat_ui.texts import fill, names_list
+from config.settings import Settings
+from language.i18n import _, current_locale, formal_address
 from storage.accounts import Viewer, active_groups_of, children_of, load_viewer
 from storage.invites import RedeemOutcome, looks_like_code, redeem_invite
 from storage.models import Role

@@ -29,10 +29,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from babel.dates import format_time, get_day_names
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, current_locale
-from bot.keyboards import button, edit_card, in_rows
-from bot.texts import fill
-from handlers.filters import HasRole
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import button, edit_card, in_rows
+from chat_ui.texts import fill
+from language.i18n import _, current_locale
 from storage.accounts import Viewer
 from storage.models import Role
 from storage.parents import (

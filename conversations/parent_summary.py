@@ -54,17 +54,17 @@ from aiogram.types import (
 from babel.dates import format_date, format_datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, current_locale
-from bot.keyboards import button, edit_card, shorten
-from bot.settings import Settings, load_settings
-from bot.texts import fill
-from conversations.calendar import Clock
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import button, edit_card, shorten
+from chat_ui.texts import fill
+from config.settings import Settings, load_settings
 from conversations.media_intake import is_round_video
-from conversations.progress_picture import draw_progress, picture_texts
-from handlers.filters import HasRole
+from language.i18n import _, current_locale
+from media.pipeline import EXTENSIONS, relative_path_for
+from services.clock import Clock
+from services.pictures.progress import draw_progress, picture_texts
 from storage.accounts import Recipient, Viewer, recipient, teachers_to_notify
 from storage.evidence import videos_for_parent
-from storage.media import EXTENSIONS, relative_path_for
 from storage.models import FeedbackTarget, Role
 from storage.parents import (
     PLAN_FEEDBACK_MOMENTS,

@@ -43,13 +43,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, current_locale, ngettext, use_locale
-from bot.keyboards import button, edit_card, in_rows, main_menu, shorten
-from bot.settings import Settings
-from bot.texts import bold, fill
-from conversations.calendar import Clock, school_today
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import button, edit_card, in_rows, main_menu, shorten
+from chat_ui.texts import bold, fill
+from config.settings import Settings
 from conversations.goals import TIER_STARS
-from handlers.filters import HasRole
+from language.i18n import _, current_locale, ngettext, use_locale
+from services.clock import Clock, school_today
 from storage.accounts import Viewer
 from storage.models import Role
 from storage.overview import active_group

@@ -36,15 +36,15 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, current_locale
-from bot.keyboards import button, shorten
-from bot.settings import Settings
-from bot.texts import bold, fill
-from conversations.calendar import Clock
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import button, shorten
+from chat_ui.texts import bold, fill
+from config.settings import Settings
 from conversations.evidence_review import MAX_LINE
 from conversations.learning_plan import timeline_lines
 from conversations.parent_summary import announce_feedback
-from handlers.filters import HasRole
+from language.i18n import _, current_locale
+from services.clock import Clock
 from storage.accounts import Viewer, recipient
 from storage.learning_plans import (
     PlanFeedback,

@@ -20,13 +20,13 @@ from aiogram.types import InlineKeyboardMarkup
 from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, current_locale, ngettext
-from bot.keyboards import button
-from bot.texts import bold, fill
+from chat_ui.keyboards import button
+from chat_ui.texts import bold, fill
 from conversations.goals import OpenMyGoals
 from conversations.observation import unseen_message_for
 from conversations.reflection import StartReflection
 from conversations.week_plan import OpenWeekPlan
+from language.i18n import _, current_locale, ngettext
 from storage.accounts import Recipient
 from storage.audiences import period_review_for_teacher
 from storage.reflections import has_reflected

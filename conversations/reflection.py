@@ -37,11 +37,10 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, __, ngettext
-from bot.keyboards import BUTTON_REFLECT, in_rows, main_menu, shorten
-from bot.settings import Settings
-from bot.texts import bold, fill
-from conversations.calendar import Clock, school_today
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import BUTTON_REFLECT, in_rows, main_menu, shorten
+from chat_ui.texts import bold, fill
+from config.settings import Settings
 from conversations.media_intake import (
     image_from_data,
     keep_photo,
@@ -49,7 +48,8 @@ from conversations.media_intake import (
     kept_or_explained,
     record_file,
 )
-from handlers.filters import HasRole
+from language.i18n import _, __, ngettext
+from services.clock import Clock, school_today
 from storage.accounts import Viewer
 from storage.evidence import NewEvidence, create_evidence
 from storage.models import EvidenceKind, Role

@@ -24,12 +24,12 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import BUTTON_WEEK_PLAN, button, edit_card
-from bot.settings import Settings
-from bot.texts import bold, fill
-from conversations.calendar import Clock, school_today
-from handlers.filters import HasRole
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import BUTTON_WEEK_PLAN, button, edit_card
+from chat_ui.texts import bold, fill
+from config.settings import Settings
+from language.i18n import _
+from services.clock import Clock, school_today
 from storage.accounts import Viewer
 from storage.goals import ChosenGoal, PupilContext, chosen_goals, pupil_context
 from storage.models import PupilGoalStatus, Role

@@ -23,12 +23,12 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.export import MAX_CHAT_BYTES, export_bytes, export_filename, export_locale
-from bot.i18n import _, use_locale
-from bot.settings import Settings
-from bot.texts import bold, fill
-from conversations.calendar import Clock
-from handlers.filters import HasRole
+from chat_ui.filters import HasRole
+from chat_ui.texts import bold, fill
+from config.settings import Settings
+from language.i18n import _, use_locale
+from services.clock import Clock
+from services.export import MAX_CHAT_BYTES, export_bytes, export_filename, export_locale
 from storage.accounts import Viewer
 from storage.models import Role
 from storage.privacy import (

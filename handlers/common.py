@@ -8,15 +8,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commands import show_commands
-from bot.i18n import (
-    _,
-    current_locale,
-    formal_address,
-    use_locale,
-    viewer_is_addressed_formally,
-)
-from bot.keyboards import (
+from chat_ui.commands import show_commands
+from chat_ui.i18n import viewer_is_addressed_formally
+from chat_ui.keyboards import (
     BUTTON_HELP,
     BUTTON_LANGUAGE,
     BUTTON_SWITCH,
@@ -28,7 +22,8 @@ from bot.keyboards import (
     main_menu,
     person_keyboard,
 )
-from bot.texts import fill, role_label
+from chat_ui.texts import fill, role_label
+from language.i18n import _, current_locale, formal_address, use_locale
 from storage.accounts import Viewer, load_viewer, set_language, switch_person
 from storage.models import Role
 

@@ -8,7 +8,8 @@ from aiogram import Router
 from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import I18n
 
-from bot.i18n import _, pick_locale
+from chat_ui.i18n import pick_locale
+from language.i18n import _
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import main_menu
-from bot.settings import Settings
+from chat_ui.keyboards import main_menu
+from config.settings import Settings
 from conversations.onboarding import ask_for_code, use_code
+from language.i18n import _
 from storage.accounts import Viewer
 from storage.invites import looks_like_code
 

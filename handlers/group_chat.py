@@ -7,8 +7,8 @@ from aiogram.filters import Command, CommandStart
 from aiogram.filters.chat_member_updated import JOIN_TRANSITION, ChatMemberUpdatedFilter
 from aiogram.types import ChatMemberUpdated, Message
 
-from bot.i18n import _
-from bot.texts import fill
+from chat_ui.texts import fill
+from language.i18n import _
 
 
 async def _pointer(bot: Bot) -> str:

@@ -6,16 +6,16 @@ from aiogram import F, Router
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import (
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import (
     BUTTON_MY_CHILDREN,
     BUTTON_MY_GROUP,
     BUTTON_MY_GROUPS,
     BUTTON_SCHOOL,
     main_menu,
 )
-from bot.texts import bold, fill, names_list, role_label
-from handlers.filters import HasRole
+from chat_ui.texts import bold, fill, names_list, role_label
+from language.i18n import _
 from storage.accounts import Viewer, active_groups_of, children_of, school_status
 from storage.models import Role
 

@@ -11,8 +11,8 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import (
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import (
     BUTTON_PARENT_SETTINGS,
     BUTTON_SUMMARY,
     button,
@@ -20,11 +20,11 @@ from bot.keyboards import (
     main_menu,
     shorten,
 )
-from bot.settings import Settings
-from bot.texts import fill
+from chat_ui.texts import fill
+from config.settings import Settings
 from conversations import parent_settings, parent_summary
-from conversations.calendar import Clock, school_now
-from handlers.filters import HasRole
+from language.i18n import _
+from services.clock import Clock, school_now
 from storage.accounts import Viewer
 from storage.learning_plans import plan_of, plans_of
 from storage.models import Role

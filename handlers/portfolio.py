@@ -28,13 +28,13 @@ from aiogram.types import (
 from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, current_locale
-from bot.keyboards import BUTTON_PORTFOLIO, button
-from bot.settings import Settings
-from bot.texts import bold, fill
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import BUTTON_PORTFOLIO, button
+from chat_ui.texts import bold, fill
+from config.settings import Settings
 from conversations.evidence import EditEvidence, ShowEvidence, sharing_line
 from conversations.media_intake import is_image_file, media_store, send_kept_file
-from handlers.filters import HasRole
+from language.i18n import _, current_locale
 from storage.accounts import Viewer
 from storage.evidence import (
     EvidenceView,

@@ -12,13 +12,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, current_locale, ngettext
-from bot.keyboards import BUTTON_LOOK_BACK, BUTTON_MY_GOALS, main_menu, shorten
-from bot.settings import Settings
-from bot.texts import bold, fill
-from conversations.calendar import Clock, school_today
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import BUTTON_LOOK_BACK, BUTTON_MY_GOALS, main_menu, shorten
+from chat_ui.texts import bold, fill
+from config.settings import Settings
 from conversations.goals import OpenMyGoals
-from handlers.filters import HasRole
+from language.i18n import _, current_locale, ngettext
+from services.clock import Clock, school_today
 from storage.accounts import Viewer
 from storage.goals import (
     LevelView,

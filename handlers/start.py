@@ -8,8 +8,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.keyboards import main_menu
-from bot.settings import Settings
+from chat_ui.keyboards import main_menu
+from config.settings import Settings
 from conversations.onboarding import ask_for_code, use_code, welcome_text
 from storage.accounts import Viewer
 

@@ -12,13 +12,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import BUTTON_TALKS, main_menu
-from conversations.calendar import Clock
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import BUTTON_TALKS, main_menu
 from conversations.talks import build_router as talk_dialogues
 from conversations.talks.planning import begin_planning, teacher_list
 from conversations.talks.preparation import own_list
-from handlers.filters import HasRole
+from language.i18n import _
+from services.clock import Clock
 from storage.accounts import Viewer
 from storage.models import Role
 

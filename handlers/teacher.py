@@ -20,8 +20,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import (
+from chat_ui.filters import HasRole
+from chat_ui.keyboards import (
     BUTTON_CLASS,
     BUTTON_NOTE,
     BUTTON_PREPARE,
@@ -29,11 +29,11 @@ from bot.keyboards import (
     BUTTON_UNSEEN,
     main_menu,
 )
-from bot.settings import Settings
-from bot.texts import bold, fill
+from chat_ui.texts import bold, fill
+from config.settings import Settings
 from conversations import assessment, class_overview, observation, period_goals, plan_review
-from conversations.calendar import Clock
-from handlers.filters import HasRole
+from language.i18n import _
+from services.clock import Clock
 from storage.accounts import Viewer
 from storage.models import Role
 from storage.observations import (

@@ -32,7 +32,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.i18n import addresses_formally, formal_address
+from language.i18n import addresses_formally, formal_address
 from scheduler import metrics
 from scheduler.sender import DeliveryFailed, RateLimitedSender, Unreachable
 from storage import reminders

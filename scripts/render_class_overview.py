@@ -25,9 +25,9 @@ from datetime import date  # noqa: E402
 from babel.dates import format_date  # noqa: E402
 
 from bench._schoolyear import generate_school_year  # noqa: E402
-from bot.i18n import _, load_i18n  # noqa: E402
 from conversations.class_overview import picture_texts  # noqa: E402
-from conversations.overview_picture import draw_class_overview_pages  # noqa: E402
+from language.i18n import _, load_i18n  # noqa: E402
+from services.pictures.class_overview import draw_class_overview_pages  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import create_engine, create_sessionmaker  # noqa: E402
 from storage.overview import ClassOverview, class_overview  # noqa: E402

@@ -31,8 +31,8 @@ from aiogram.methods import SendMediaGroup, SendMessage, SendPhoto, TelegramMeth
 from aiogram.types import BufferedInputFile  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from bot.i18n import load_i18n, use_locale  # noqa: E402
 from conversations.parent_summary import summary_messages, summary_week  # noqa: E402
+from language.i18n import load_i18n, use_locale  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import create_engine, create_sessionmaker  # noqa: E402
 from storage.demo import seed_demo_school  # noqa: E402

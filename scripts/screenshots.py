@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.demo import Demo  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from config.settings import Settings  # noqa: E402
 from tests.demo.browser import chromium  # noqa: E402
 
 if TYPE_CHECKING:

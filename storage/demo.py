@@ -505,8 +505,8 @@ class _Life:
         his parents this week (the teacher let them through), one he kept to himself, and one
         of Noor's that she shared and that still waits for the teacher's approval (/werk)."""
         # Imported here: only the demo draws pictures; storage.media pulls in Pillow's codecs.
+        from media.pipeline import MediaStore
         from storage.evidence import NewEvidence, create_evidence
-        from storage.media import MediaStore
 
         store = MediaStore(media_dir)
         # The demo school asks a teacher to approve shared photos (image consent).

@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, case, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.media import StoredFile, StoredImage, StoredVideo
+from media.pipeline import StoredFile, StoredImage, StoredVideo
 from storage.media_files import record_media
 from storage.models import (
     Approval,

@@ -1,6 +1,6 @@
 """The database side of stored media: `media_file` rows, and removing files nobody needs.
 
-`storage.media` writes a file BEFORE its row is committed, so a crash in between leaves a file
+`media.pipeline` writes a file BEFORE its row is committed, so a crash in between leaves a file
 without a row; `sweep_orphans` removes such files once they are older than a grace period
 (never younger ones: their row may be about to commit). `delete_media_if_unused` is for when
 evidence is deleted: it deletes the row when nothing refers to it any more, and removes the
@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from storage.media import StoredFile, is_stored_name, is_temp_name, relative_path_for
+from media.pipeline import StoredFile, is_stored_name, is_temp_name, relative_path_for
 from storage.models import Base, MediaFile
 from storage.types import utcnow
 

@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.media import relative_path_for
+from media.pipeline import relative_path_for
 from storage.media_files import delete_media_if_unused
 from storage.models import (
     Account,

@@ -11,14 +11,8 @@ from babel.messages.pofile import read_po, write_po
 
 import bot.catalogs
 from bot.catalogs import extract, formal_problems, read_formal_catalog, update_formal
-from bot.i18n import (
-    FormalDutch,
-    _,
-    formal_address,
-    load_i18n,
-    use_locale,
-    viewer_is_addressed_formally,
-)
+from chat_ui.i18n import viewer_is_addressed_formally
+from language.i18n import FormalDutch, _, formal_address, load_i18n, use_locale
 from storage.accounts import PersonRef, Viewer
 from storage.models import Role
 

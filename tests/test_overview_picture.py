@@ -9,9 +9,9 @@ from pathlib import Path
 from PIL import Image
 
 from bench._schoolyear import generate_school_year
-from bot.i18n import load_i18n
 from conversations.class_overview import picture_texts
-from conversations.overview_picture import (
+from language.i18n import load_i18n
+from services.pictures.class_overview import (
     BACKGROUND,
     INK,
     MARGIN,

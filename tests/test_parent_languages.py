@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.catalogs import extract, is_for_parents, read_catalog
-from bot.i18n import _, load_i18n, pick_locale, use_locale
-from bot.settings import PARENT_LOCALES
+from chat_ui.i18n import pick_locale
+from config.settings import PARENT_LOCALES
+from language.i18n import _, load_i18n, use_locale
 from storage.accounts import PersonRef, Viewer
 from storage.models import Role
 

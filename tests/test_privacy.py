@@ -23,13 +23,13 @@ import pytest
 from sqlalchemy import JSON, String, Text, func, select
 
 from bot.cli import main
-from bot.export import export_bytes, export_locale
-from bot.i18n import load_i18n
+from language.i18n import load_i18n
+from media.pipeline import MediaStore
+from services.export import export_bytes, export_locale
 from storage.db import create_engine, create_sessionmaker
 from storage.evidence import NewEvidence, create_evidence
 from storage.invites import redeem_invite
 from storage.learning_plans import PlanStep, create_plan
-from storage.media import MediaStore
 from storage.models import (
     Account,
     AccountPerson,

@@ -7,9 +7,9 @@ import io
 import pytest
 from PIL import Image
 
-from bot.i18n import load_i18n, use_locale
-from conversations import progress_picture
-from conversations.progress_picture import WIDTH, draw_progress, picture_texts
+from language.i18n import load_i18n, use_locale
+from services.pictures import progress as progress_picture
+from services.pictures.progress import WIDTH, draw_progress, picture_texts
 from storage.summaries import GoalLevel
 
 FORCES = GoalLevel(1, "Je kunt soorten krachten herkennen", "1.1 Krachten", 1, 3, None, 4, True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.cli import main
-from bot.settings import SettingsError, load_settings
+from config.settings import SettingsError, load_settings
 
 
 def test_defaults_run_embedded_on_sqlite_and_the_sandbox(monkeypatch):

@@ -45,7 +45,7 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.types import Message
 
-from bot.i18n import _
+from chat_ui.filters import HasRole
 from conversations.talks.common import (
     TYPED,
     PlanningTalk,
@@ -106,7 +106,7 @@ from conversations.talks.wrap_up import (
     goals_done,
     record_start,
 )
-from handlers.filters import HasRole
+from language.i18n import _
 from storage.models import Role
 
 # --- fallbacks -----------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from aiogram.fsm.state import State, StatesGroup
 from babel.dates import format_skeleton, format_time
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _, current_locale
-from bot.keyboards import shorten
-from bot.texts import fill
-from conversations.calendar import Clock
+from chat_ui.keyboards import shorten
+from chat_ui.texts import fill
+from language.i18n import _, current_locale
+from services.clock import Clock
 from storage.models import TalkKind, TalkStatus
 from storage.schooltime import calendar_of
 from storage.talks import (

@@ -20,10 +20,9 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import button, shorten
-from bot.settings import Settings, load_settings
-from bot.texts import bold, fill
+from chat_ui.keyboards import button, shorten
+from chat_ui.texts import bold, fill
+from config.settings import Settings, load_settings
 from conversations.talks.common import (
     EFFORT_ICON,
     FACES,
@@ -36,8 +35,9 @@ from conversations.talks.common import (
     school_zone,
     when_text,
 )
+from language.i18n import _
+from media.pipeline import relative_path_for
 from storage.accounts import Recipient
-from storage.media import relative_path_for
 from storage.models import TalkStatus
 from storage.parents import preferences_of
 from storage.reminders import DueReminder

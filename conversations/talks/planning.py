@@ -15,10 +15,8 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import button, edit_card, in_rows
-from bot.texts import bold, fill
-from conversations.calendar import Clock
+from chat_ui.keyboards import button, edit_card, in_rows
+from chat_ui.texts import bold, fill
 from conversations.observation import pupil_keyboard
 from conversations.talks.common import (
     RECORD_FROM,
@@ -47,6 +45,8 @@ from conversations.talks.common import (
     time_label,
 )
 from conversations.talks.moments import MomentError, parse_moment
+from language.i18n import _
+from services.clock import Clock
 from storage.accounts import Viewer
 from storage.models import TalkKind, TalkStatus
 from storage.observations import PupilRef, pupils_matching, pupils_named, pupils_of_teacher

@@ -12,10 +12,8 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import button, edit_card, shorten
-from bot.texts import bold, fill
-from conversations.calendar import Clock
+from chat_ui.keyboards import button, edit_card, shorten
+from chat_ui.texts import bold, fill
 from conversations.talks.common import (
     PreparingTalk,
     TalkEvidenceDone,
@@ -27,6 +25,8 @@ from conversations.talks.common import (
     school_zone,
     talk_lines,
 )
+from language.i18n import _
+from services.clock import Clock
 from storage.accounts import Viewer
 from storage.models import Role, TalkStatus
 from storage.talks import (

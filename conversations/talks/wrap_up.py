@@ -13,10 +13,8 @@ from aiogram.types import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import _
-from bot.keyboards import button, edit_card, shorten
-from bot.texts import bold, fill
-from conversations.calendar import Clock
+from chat_ui.keyboards import button, edit_card, shorten
+from chat_ui.texts import bold, fill
 from conversations.talks.common import (
     RECORD_FROM,
     RecordingTalk,
@@ -30,6 +28,8 @@ from conversations.talks.common import (
     school_zone,
 )
 from conversations.talks.planning import teacher_card
+from language.i18n import _
+from services.clock import Clock
 from storage.accounts import Viewer
 from storage.goals import goal_sets_of, goals_of_line, lines_of, pupil_context
 from storage.models import TalkKind, TalkStatus

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import Clock, ClockError
+from services.clock import Clock, ClockError
 
 # Thursday 26 November 2026, 10:00 in Amsterdam (09:00 UTC).
 REAL = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from bot.demo import Demo, demo_paths
-from bot.errors import UserError
 from bot.runner import SANDBOX_TOKEN
-from bot.settings import Settings
+from config.settings import Settings
 from sandbox import SandboxClient
+from services.errors import UserError
 
 
 def demo_settings(folder: Path) -> Settings:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import App, build_app
-from bot.settings import Settings
+from config.settings import Settings
 from sandbox import TelegramSandbox
 from tests.conftest import TOKEN
 from tests.factories import DemoSchool, build_school

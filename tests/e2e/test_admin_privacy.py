@@ -12,9 +12,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from handlers.admin import EraseConfirm
+from media.pipeline import MediaStore
 from storage.evidence import NewEvidence, create_evidence
 from storage.invites import issue_invite
-from storage.media import MediaStore
 from storage.models import (
     AuditEvent,
     EvidenceKind,

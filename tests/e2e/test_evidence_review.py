@@ -12,15 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import App, build_app
-from bot.clock import Clock
-from bot.i18n import use_locale
-from bot.settings import Settings
+from config.settings import Settings
 from conversations.evidence_review import ReviewDecide, ReviewLook, ReviewWrite
 from conversations.parent_summary import compose_feedback_notice
+from language.i18n import use_locale
+from media.pipeline import MediaStore
 from sandbox import SandboxClient, TelegramSandbox
+from services.clock import Clock
 from storage.accounts import Recipient
 from storage.evidence import NewEvidence, create_evidence, set_sharing
-from storage.media import MediaStore
 from storage.models import (
     Account,
     AccountPerson,
@@ -629,8 +629,8 @@ def test_the_school_setting_from_the_command_line(db_url, monkeypatch, capsys, t
 
 
 def test_a_card_with_much_to_say_still_fits_in_a_photo_caption():
-    from bot.i18n import load_i18n
     from conversations.evidence_review import card_text
+    from language.i18n import load_i18n
     from storage.evidence import EvidenceView, FeedbackView, ReviewItem, ReviewPage
 
     long = "Heel lang verhaal " * 40

@@ -10,18 +10,18 @@ import pytest
 from babel.dates import format_date
 from sqlalchemy import select
 
-from bot.i18n import load_i18n, use_locale
-from bot.keyboards import LANGUAGE_NAMES
+from chat_ui.keyboards import LANGUAGE_NAMES
 from conversations.parent_summary import (
     GiveFeedback,
     compose_feedback_notice,
     compose_parent_summary,
     summary_week,
 )
+from language.i18n import load_i18n, use_locale
+from media.pipeline import MediaStore
 from storage.accounts import Recipient
 from storage.evidence import NewEvidence, create_evidence
 from storage.goals import levels_for
-from storage.media import MediaStore
 from storage.models import (
     Assessment,
     ChosenBy,

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.export import render_json
-from bot.i18n import use_locale
 from conversations.parent_summary import compose_feedback_notice
 from conversations.plan_review import PlanAt, PlanWrite
+from language.i18n import use_locale
 from sandbox import SandboxClient
+from services.export import render_json
 from storage.accounts import Recipient
 from storage.invites import issue_invite
 from storage.learning_plans import PlanStep, create_plan
@@ -322,9 +322,9 @@ async def test_a_teacher_of_another_group_reaches_none_of_these_plans(
 
 
 def test_a_plan_with_much_to_say_still_fits_in_one_message():
-    from bot.i18n import load_i18n
-    from bot.settings import Settings
+    from config.settings import Settings
     from conversations.plan_review import card_text
+    from language.i18n import load_i18n
     from storage.learning_plans import (
         MAX_ANSWER,
         MAX_IDEA,

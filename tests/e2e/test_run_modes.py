@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.app import build_app
 from bot.runner import SANDBOX_TOKEN, build_webhook_app
-from bot.settings import Settings
+from config.settings import Settings
 from sandbox import SandboxClient
 from tests.e2e.conftest import TOKEN, RunningBot
 from tests.factories import DemoSchool

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bot import cli
-from bot.backup import MANIFEST, backup, read_manifest, restore
-from bot.errors import UserError
-from bot.settings import Settings
+from config.settings import Settings
+from media.pipeline import relative_path_for, write_atomically
+from services.backup import MANIFEST, backup, read_manifest, restore
+from services.errors import UserError
 from storage.db import create_engine
-from storage.media import relative_path_for, write_atomically
 from storage.models import Base
 from tests.conftest import PG_URL, _pg_execute
 from tests.factories import build_curriculum, build_school

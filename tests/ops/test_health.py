@@ -14,7 +14,7 @@ from sqlalchemy import update
 from bot.app import build_app
 from bot.observability import start_ops_server
 from bot.runner import build_webhook_app
-from bot.settings import Settings
+from config.settings import Settings
 from sandbox import SandboxClient
 from storage.models import School
 from storage.reminders import schedule_reminder

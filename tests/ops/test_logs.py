@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.observability import JsonFormatter, configure_logging, pin_library_loggers
-from bot.settings import Settings
+from config.settings import Settings
 from tests.factories import build_curriculum, give_goal
 from tests.images import small_jpeg
 

@@ -25,7 +25,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods import SendMessage, TelegramMethod
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import load_i18n
+from language.i18n import load_i18n
 from scheduler.dispatcher import DispatchReport, ReminderDispatcher
 from scheduler.sender import RateLimitedSender
 from storage.accounts import Recipient

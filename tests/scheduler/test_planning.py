@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import App, build_app
-from bot.clock import Clock
-from bot.settings import Settings
+from config.settings import Settings
 from sandbox import SandboxClient, TelegramSandbox
+from services.clock import Clock
 from storage.models import (
     Account,
     AccountPerson,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from media.pipeline import MediaStore, StoredVideo
 from storage.evidence import NewEvidence, create_evidence, decide_approval, videos_for_parent
-from storage.media import MediaStore, StoredVideo
 from storage.models import EvidenceKind, MediaKind, School
 from tests.factories import build_school
 from tests.images import small_jpeg

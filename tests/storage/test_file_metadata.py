@@ -14,8 +14,8 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ContentStream, DecodedStreamObject
 
-from storage.file_metadata import MAX_BOX_DEPTH, MAX_BOXES, clean_office
-from storage.media import MediaRefusedError, MediaStore, RefusalReason
+from media.metadata import MAX_BOX_DEPTH, MAX_BOXES, clean_office
+from media.pipeline import MediaRefusedError, MediaStore, RefusalReason
 from storage.models import MediaKind
 from tests.videos import FRAMES, LOCATION, box, phone_mp4
 

@@ -21,8 +21,8 @@ from PIL import ExifTags, Image, ImageChops, ImageCms, ImageDraw, ImageStat
 from pypdf import PdfReader, PdfWriter
 from sqlalchemy import delete, func, select
 
-from storage import media
-from storage.media import (
+from media import pipeline as media
+from media.pipeline import (
     MediaRefusedError,
     MediaStore,
     RefusalReason,

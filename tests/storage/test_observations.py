@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.i18n import load_i18n
 from conversations.observation import unseen_message_for
+from language.i18n import load_i18n
 from storage.models import (
     Group,
     GroupMembership,

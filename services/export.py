@@ -30,9 +30,9 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 
-from bot.i18n import _, current_locale
-from bot.settings import SUPPORTED_LOCALES
-from bot.texts import role_label
+from chat_ui.texts import role_label
+from config.settings import SUPPORTED_LOCALES
+from language.i18n import _, current_locale
 from storage.models import Role
 from storage.privacy import (
     EvidenceItem,

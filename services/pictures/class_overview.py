@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw
 
-from conversations.fonts import Font, font
+from services.pictures.fonts import Font, font
 from storage.overview import LineColumn, PupilStanding, Standing
 
 WIDTH = 1080

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.i18n import _
+from language.i18n import _
 from storage.models import Role
 
 

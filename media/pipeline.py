@@ -60,7 +60,7 @@ a type check by magic bytes, with an allow-list per kind, and are then cleaned o
  is stripped; the bot routes an image sent as a file with `looks_like_image()`. When the
  declared MIME type or the file name's extension claims a type we know and the bytes are of
  another family (a "PDF" that is a zip) the file is refused with TYPE_MISMATCH. Then
- `storage.file_metadata.clean_file` takes the metadata out of MP4/MOV/M4A (location, device,
+ `media.metadata.clean_file` takes the metadata out of MP4/MOV/M4A (location, device,
  dates; in place, so the video still plays), PDF (author, tools, dates, XMP) and
  DOCX/XLSX/PPTX (document properties); a file it cannot clean is refused (CANNOT_CLEAN,
  PASSWORD_PROTECTED, UNPACKS_TOO_LARGE). Plain text, OpenDocument files, MP3/OGG audio and
@@ -992,7 +992,7 @@ class MediaStore:
         max_duration_seconds: int | None,
     ) -> StoredFile:
         # Imported here: storage.file_metadata builds on this module's refusals.
-        from storage.file_metadata import clean_file
+        from media.metadata import clean_file
 
         mime_type = identify_file(
             data,

@@ -2,7 +2,7 @@
 
 A phone video knows where it was filmed; a PDF or a Word file knows who wrote it, on which
 computer and when. A school portfolio keeps the work, not that. `clean_file` is called by
-`storage.media.MediaStore.store_file` after the type is known and before anything is written;
+`media.pipeline.MediaStore.store_file` after the type is known and before anything is written;
 the stored sha256 is that of the cleaned bytes. Every refusal is a `MediaRefusedError`, and a
 refused file is never stored.
 
@@ -37,7 +37,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Final
 
-from storage.media import MediaRefusedError, RefusalReason
+from media.pipeline import MediaRefusedError, RefusalReason
 
 __all__ = [
     "MAX_BOXES",

@@ -10,7 +10,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, BotCommandScopeChat
 from aiogram.utils.i18n.lazy_proxy import LazyProxy
 
-from bot.i18n import __
+from language.i18n import __
 from storage.accounts import Viewer
 from storage.models import Role
 

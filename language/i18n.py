@@ -7,8 +7,8 @@ lazy form for filters (reply-keyboard buttons are matched in the user's own lang
 Formal Dutch: a school may address its parents with "u" (`School.parent_address_formal`).
 `locales/nl/LC_MESSAGES/formal.po` holds, per ordinary Dutch text that says "je", its formal
 wording; the Dutch translator consults it while `formal_address(True)` is in force, which the
-locale middleware and the scheduler's dispatcher set for such a parent. So no call of `_()`
-needs to know about it.
+locale middleware (chat_ui.i18n) and the scheduler's dispatcher set for such a parent. So no
+call of `_()` needs to know about it.
 """
 
 from __future__ import annotations
@@ -17,22 +17,19 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from gettext import GNUTranslations
 from pathlib import Path
-from typing import Any
 
-from aiogram.types import TelegramObject, User
-from aiogram.utils.i18n import I18n, I18nMiddleware, get_i18n, ngettext
+from aiogram.utils.i18n import I18n, get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from bot.settings import ALL_LOCALES, PARENT_LOCALES, PROJECT_ROOT
-from storage.accounts import Viewer
+from config.settings import PARENT_LOCALES, PROJECT_ROOT
 from storage.models import Role
 
 LOCALES_DIR = PROJECT_ROOT / "locales"
@@ -48,7 +45,6 @@ __all__ = [
     "DOMAIN",
     "FORMAL_DOMAIN",
     "LOCALES_DIR",
-    "ViewerLocaleMiddleware",
     "_",
     "__",
     "addresses_formally",
@@ -57,7 +53,6 @@ __all__ = [
     "load_i18n",
     "ngettext",
     "use_locale",
-    "viewer_is_addressed_formally",
 ]
 
 
@@ -150,15 +145,6 @@ def addresses_formally(role: Role | None, *, parent_address_formal: bool) -> boo
     return role is Role.PARENT and parent_address_formal
 
 
-def viewer_is_addressed_formally(viewer: Viewer | None) -> bool:
-    """Whoever the account's active person is decides: a teacher who is also a parent is
-    written to with "u" only while acting as the parent."""
-    person = viewer.person if viewer is not None else None
-    return person is not None and addresses_formally(
-        person.role, parent_address_formal=person.parent_address_formal
-    )
-
-
 @contextmanager
 def formal_address(formal: bool) -> Iterator[None]:
     """Write to the person with "u" (in Dutch) for a while, or explicitly not."""
@@ -167,43 +153,6 @@ def formal_address(formal: bool) -> Iterator[None]:
         yield
     finally:
         _formal_address.reset(token)
-
-
-def pick_locale(viewer: Viewer | None, user: User | None, available: set[str], default: str) -> str:
-    """The person's own language, else the Telegram app's language if we have it, else nl.
-
-    The parents' home languages are for parents (and newcomers, who may be parents): a pupil
-    or teacher always gets a language the bot speaks completely."""
-    person = viewer.person if viewer is not None else None
-    if person is not None and person.role is not Role.PARENT:
-        available = available - set(PARENT_LOCALES)
-    if viewer is not None and viewer.locale in available:
-        return str(viewer.locale)
-    if user is not None and user.language_code:
-        language = user.language_code.split("-")[0].lower()
-        if language in available:
-            return language
-    return default
-
-
-class ViewerLocaleMiddleware(I18nMiddleware):
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        viewer: Viewer | None = data.get("viewer")
-        with formal_address(viewer_is_addressed_formally(viewer)):
-            return await super().__call__(handler, event, data)
-
-    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
-        return pick_locale(
-            data.get("viewer"),
-            data.get("event_from_user"),
-            set(self.i18n.available_locales) & set(ALL_LOCALES),
-            self.i18n.default_locale,
-        )
 
 
 def current_locale() -> str:

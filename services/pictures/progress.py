@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 
 from PIL import Image, ImageDraw
 
-from bot.i18n import _, current_locale, use_locale
-from conversations.fonts import Font, font, shaping_available
+from language.i18n import _, current_locale, use_locale
+from services.pictures.fonts import Font, font, shaping_available
 from storage.summaries import GoalLevel
 
 WIDTH = 1080

@@ -1,4 +1,4 @@
-"""The app's clock: real time, or real time moved by an offset in the demo.
+"""The one clock of the app: real time, or real time moved by an offset in the demo.
 
 Anything that asks "what time is it?" for school purposes (the reminders and scheduled prompts,
 once they exist) should ask `App.clock` / `dispatcher["clock"]` instead of the system, so the
@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from config.settings import Settings
 
 DEFAULT_TIME = time(8, 30)
 
@@ -197,3 +199,13 @@ def _parse_time(text: str) -> time:
     if not (0 <= hours <= 23 and 0 <= minutes <= 59):
         raise ClockError(f'"{text}" is not a time of day such as 15:30')
     return time(hours, minutes)
+
+
+def school_now(settings: Settings, clock: Clock | None = None) -> datetime:
+    """What time it is at school: the school's timezone, not the server's (UTC) or the phone's."""
+    moment = clock.now() if clock is not None else datetime.now(UTC)
+    return moment.astimezone(ZoneInfo(settings.timezone))
+
+
+def school_today(settings: Settings, clock: Clock | None = None) -> date:
+    return school_now(settings, clock).date()

@@ -30,11 +30,11 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from bot.errors import UserError
-from bot.settings import Settings
+from config.settings import Settings
+from media.pipeline import TEMP_PREFIX
+from services.errors import UserError
 from storage.backup import pg_snapshot, row_counts, sqlite_online_copy, sqlite_path, table_names
 from storage.health import schema_state_of
-from storage.media import TEMP_PREFIX
 
 FORMAT = 1
 MANIFEST = "manifest.json"

@@ -16,8 +16,8 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from bot.i18n import _, __
-from bot.texts import role_label
+from chat_ui.texts import role_label
+from language.i18n import _, __
 from storage.accounts import Viewer
 from storage.models import Role
 
