@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from aiogram import Bot, Dispatcher, F
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods import GetUpdates
 from aiogram.types import CallbackQuery, Message, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
@@ -138,7 +139,7 @@ def split_cpu(app: App, counters: Counters) -> None:
 
     class TimedRequests(BaseRequestMiddleware):
         async def __call__(self, make_request: Any, bot: Bot, method: Any) -> Any:
-            if type(method).__name__ == "GetUpdates":
+            if isinstance(method, GetUpdates):  # bot.polling's GetUpdatesAsSent too
                 return await make_request(bot, method)
             counters.api_calls += 1
             if type(method).__name__ == "AnswerCallbackQuery":

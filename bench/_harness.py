@@ -31,9 +31,9 @@ from sqlalchemy.engine import make_url
 from sandbox import TelegramSandbox
 from sandbox.botapi import new_callback_id
 from sandbox.state import BotState, CallbackRecord, ChatState, UserRecord
+from services.importing.goal_sets import import_goal_set
 from storage import migrate
 from storage.db import create_engine, create_sessionmaker
-from storage.importing import import_goal_set
 from storage.models import (
     Account,
     AccountPerson,

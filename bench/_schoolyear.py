@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.importing import import_goal_set
+from services.importing.goal_sets import import_goal_set
 from storage.models import (
     Assessment,
     ChosenBy,

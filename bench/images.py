@@ -1,6 +1,6 @@
 """The image pipeline on a 12 MP phone JPEG, against a plain Pillow open + save.
 
-Prints images/s for `media.pipeline.prepare_image` (check, draft decode, orientation, strip,
+Prints images/s for `media.images.prepare_image` (check, draft decode, orientation, strip,
 encode, thumbnail), for `MediaStore.store_image` (the same plus sha256 and synced atomic
 writes), and for a plain `Image.open(...).save(JPEG)` of the same file; their ratio (the
 pipeline should take at most 0.6x the plain round trip, thanks to draft mode); the same photo
@@ -26,7 +26,8 @@ from pathlib import Path
 import PIL
 from PIL import ExifTags, Image, ImageCms, ImageDraw, features
 
-from media.pipeline import MediaStore, heif_available, prepare_image
+from media.images import heif_available, prepare_image
+from media.store import MediaStore
 
 PHONE_SIZE = (4032, 3024)  # 12 MP, as an iPhone or a mid-range Android takes it
 

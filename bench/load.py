@@ -686,14 +686,16 @@ commit 0.32-0.34 (the dialogue's write, then COMMIT: two round trips), routing 0
 - **routing, filters, middlewares**: aiogram finding the handler, and the bot's own
   middlewares (the lock per user, cleaning the input, the log line, the transaction).
 - **outside updates**: reading getUpdates' batches and the event loop's own work;
-  **other threads**: aiosqlite's thread, where work outside updates still goes.
+  **other threads**: aiosqlite's thread, where SQLite's own work runs.
 
 What changed, each step measured with this split (2026-11):
 
-- SQLite's statements first went to aiosqlite's thread four times each (open a cursor,
-  execute, fetch, close); then once; now, during an update, not at all: they run in place
-  (`storage/db.py`). This process's updates take turns on SQLite anyway, so the event loop
-  had nothing else to do meanwhile. Work outside updates keeps its one trip.
+- SQLite's statements go to aiosqlite's thread as SQLAlchemy's adapter sends them. For a
+  while they ran in the event loop's thread during an update, some 15-30% less CPU per
+  update, but that reached into aiosqlite's internals and froze the event loop (health
+  checks, webhook deliveries, every other update) for as long as another process held
+  SQLite's write lock: seconds. Now the wait happens off the loop (`storage/db.py`; tested
+  in `tests/e2e/test_run_modes.py`).
 - aiogram read the dialogue state in a transaction of its own before the update's. Now the
   update's claim, the dialogue and who is talking are read together at its start: one trip
   through SQLAlchemy's async layer, and on PostgreSQL one statement, the claim's INSERT in a
@@ -704,8 +706,9 @@ What changed, each step measured with this split (2026-11):
   message) is not parsed into aiogram's objects, since nothing reads it (`bot/session.py`).
   In webhook mode a tap's answer rides on the HTTP reply to Telegram's delivery, one request
   fewer per tap (`bot.middlewares.TapAnswers`).
-- A button press goes straight to the routers that know its CallbackData prefix instead of
-  being offered to each feature router in turn (`bot/routing.py`).
+- A button press passes by the feature routers that have no handler for its CallbackData
+  prefix, one cheap router filter each, instead of being filtered in by each of their
+  handlers in turn (`handlers/routing.py`).
 - Earlier: state and magic filters in place instead of on a worker thread (`bot.app`), and
   `gc.freeze()` after start-up (`bot.runner`), which had stalled every update in hand for
   ~0.2 s at each full collection.

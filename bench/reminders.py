@@ -41,18 +41,23 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config.settings import Settings
 from language.i18n import load_i18n
+from media.store import MediaStore
 from sandbox import SandboxClient, TelegramSandbox
+from scheduler.composers import ComposerContext, ComposerRegistry
 from scheduler.dispatcher import ReminderDispatcher
 from scheduler.sender import RateLimitedSender
+from services.clock import Clock
 from storage import migrate
 from storage.accounts import Recipient
 from storage.db import create_engine, create_sessionmaker
 from storage.models import Account, AccountPerson, Person, Reminder, ReminderStatus, Role, School
-from storage.reminders import DueReminder, count_by_status, reminders_of
+from storage.reminders import DueReminder, ReminderKind, count_by_status, reminders_of
 
 TOKEN = "7777:bench-reminders-token-not-a-secret"
-KIND = "bench"
+# Any real kind: the bench registers its own composer for it.
+KIND = ReminderKind.REFLECTION_PROMPT
 TELEGRAM_LIMIT = 30.0
 
 
@@ -196,14 +201,18 @@ async def create_users(control: SandboxClient, count: int) -> list[int]:
 
 
 async def compose(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> Sequence[TelegramMethod[Any]]:
     return [SendMessage(chat_id=to.telegram_user_id, text=reminder.idempotency_key)]
 
 
-class RealClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
+def composers(database_url: str) -> ComposerRegistry:
+    settings = Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+    registry = ComposerRegistry(
+        settings=settings, media=MediaStore(settings.media_dir), clock=Clock()
+    )
+    registry.register(KIND, compose)
+    return registry
 
 
 def default_batch_size() -> Any:
@@ -248,9 +257,9 @@ async def run(arguments: argparse.Namespace) -> None:
             dispatcher = ReminderDispatcher(
                 session_factory=sessions,
                 sender=sender,
-                composers={KIND: compose},
+                composers=composers(url),
                 i18n=load_i18n(),
-                clock=RealClock(),
+                clock=Clock(),
                 worker_id="bench",
                 # One writer at a time on SQLite, as the bot's own process does it.
                 db_lock=asyncio.Lock() if url.startswith("sqlite") else None,

@@ -18,47 +18,36 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from config.settings import SUPPORTED_LOCALES, Settings
+from config.settings import SUPPORTED_LOCALES, Settings, invite_secret_of, with_invite_secret
 from language.i18n import load_i18n
+from services.erasure import ErasureResult, erase_pupil
 from services.errors import UserError
 from services.export import export_filename, export_locale, export_to_file
+from services.importing.csv_reading import ImportFileError
+from services.importing.goal_sets import GoalSetImportResult, import_goal_set
+from services.importing.people import PeopleImportResult, import_people
+from services.retention import RetentionCandidate, apply_retention, retention_candidates
 from storage import migrate
-from storage.db import create_engine, create_sessionmaker
-from storage.importing import (
-    GoalSetImportResult,
-    ImportFileError,
-    IssuedCode,
-    PeopleImportResult,
-    import_goal_set,
-    import_people,
-)
-from storage.models import School
-from storage.privacy import (
+from storage.audit import (
     ACTION_GOALS_IMPORT,
     ACTION_INVITE,
     ACTION_PEOPLE_IMPORT,
     ACTOR_CLI,
     SUBJECT_PERSON,
-    ErasurePreview,
-    ErasureResult,
-    PupilData,
-    PupilMatch,
-    RetentionCandidate,
-    apply_retention,
-    collect_pupil_data,
-    erase_pupil,
-    erasure_preview,
-    find_pupils,
     person_ref,
     record_audit,
     record_export,
-    retention_candidates,
 )
+from storage.db import create_engine, create_sessionmaker
+from storage.erasure import ErasurePreview, erasure_preview
+from storage.models import School
+from storage.pupil_lookup import PupilMatch, find_pupils
+from storage.roster import IssuedCode
 from storage.schools import (
     NoSchoolYetError,
     PersonInvite,
@@ -70,9 +59,16 @@ from storage.schools import (
     invite_person,
     parse_school_year,
 )
+from storage.subject_data import collect_pupil_data
+from storage.subject_data_types import PupilData
 
-if TYPE_CHECKING:
-    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+class Subcommands(Protocol):
+    """What `ArgumentParser.add_subparsers()` returns, as far as `register` uses it (its class
+    is private to argparse)."""
+
+    def add_parser(self, name: str, **options: Any) -> argparse.ArgumentParser: ...
+
 
 T = TypeVar("T")
 
@@ -268,6 +264,7 @@ async def _import_people(settings: Settings, args: argparse.Namespace) -> int:
     if codes_out is not None:
         _check_codes_target(codes_out, force=args.force)
     school_year = _school_year_argument(args.school_year)
+    invite_secret = invite_secret_of(with_invite_secret(settings))
     staged: Path | None = None
 
     async def work(session: AsyncSession) -> tuple[School, PeopleImportResult]:
@@ -279,6 +276,7 @@ async def _import_people(settings: Settings, args: argparse.Namespace) -> int:
             path=args.file,
             school_year=school_year or current_school_year(_now(school).date()),
             invite_valid_for=timedelta(days=settings.invite_valid_days),
+            invite_secret=invite_secret,
         )
         if result.changed:
             await record_audit(
@@ -352,6 +350,8 @@ async def _import_goals(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _invite(settings: Settings, args: argparse.Namespace) -> int:
+    invite_secret = invite_secret_of(with_invite_secret(settings))
+
     async def work(session: AsyncSession) -> tuple[School, PersonInvite]:
         school = await _school(session, args.school)
         issued = await invite_person(
@@ -359,6 +359,7 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
             school=school,
             external_id=args.external_id,
             valid_for=timedelta(days=settings.invite_valid_days),
+            invite_secret=invite_secret,
         )
         await record_audit(
             session,

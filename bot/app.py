@@ -7,17 +7,14 @@ the very same app with `build_app`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
-from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
@@ -25,29 +22,33 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.middlewares import (
     DialogueLock,
+    FloodGuard,
     HoldTapAnswers,
+    PostponeOnReplyLimit,
     RetryReplies,
     TapAnswers,
-    UpdatesInFlight,
     UpdateTransaction,
 )
 from bot.observability import UpdateLogMiddleware
-from bot.polling import BatchPolling
-from bot.responses import keep_response_models
+from bot.polling import BatchPoller
 from bot.sanitize import CleanInput
 from bot.session import BotApiSession
 from chat_ui.i18n import ViewerLocaleMiddleware
-from config.settings import Settings
-from conversations import evidence_review, goals, parent_summary, prompts
+from config.settings import Settings, invite_secret_of, with_invite_secret
+from conversations import admin_notices, evidence_review, goals, parent_summary, prompts
+from conversations.media_intake import media_store
 from conversations.talks import composers as talk_composers
 from handlers import get_routers
+from handlers.group_chat import may_hold_invite_code
 from language.i18n import load_i18n
-from scheduler.dispatcher import Composer
+from scheduler.composers import ComposerRegistry
 from scheduler.service import ReminderService
 from services.clock import Clock
 from storage.db import create_engine, create_sessionmaker
 from storage.fsm import SqlStorage
-from storage.talks import KIND_BRIEF
+from storage.invites import rewrap_plain_hashes
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,14 +63,14 @@ class App:
     # The scheduler's own connection to Telegram: bulk sending paces itself and must not be
     # held up by (or hold up) the conversation replies' flood-control waits.
     outbox_bot: Bot
-    updates_in_flight: UpdatesInFlight
-    # School time (real time, or moved in the demo); see bot.clock.
+    # Long polling (bot.runner.poll); webhook mode does without it.
+    poller: BatchPoller
+    # School time (real time, or moved in the demo); see services.clock.
     clock: Clock = field(default_factory=Clock)
 
     async def stop_polling(self, *, grace: float = 10.0) -> None:
-        """Stop after the update in hand has committed (at most `grace` seconds)."""
-        await self.updates_in_flight.wait_idle(grace)
-        await self.dispatcher.stop_polling()
+        """Stop after the updates in hand have committed (at most `grace` seconds)."""
+        await self.poller.stop(grace=grace)
 
     async def close(self) -> None:
         await self.reminders.shutdown()
@@ -107,7 +108,9 @@ def build_app(
     token: str | None = None,
     clock: Clock | None = None,
 ) -> App:
-    keep_response_models()
+    # The app's settings carry the invite secret (from INVITE_SECRET or, without a token,
+    # the kept file), so what redeems a code needs no file or environment of its own.
+    settings = with_invite_secret(settings)
     engine = create_engine(settings.database_url)
     session_factory = create_sessionmaker(engine)
     if bot is None:
@@ -116,31 +119,35 @@ def build_app(
     # events_isolation: one update per user at a time, so two quick taps cannot both read the
     # same dialogue state and race each other. aiogram's own FSM middleware is replaced by
     # DialogueLock, in its place, which leaves reading the state to the update's transaction.
-    # Polling confirms each batch of updates once all are handled (bot.polling); on
-    # PostgreSQL a batch's updates are handled side by side, up to 20 (the pool holds 30).
-    dispatcher = BatchPolling(
-        side_by_side=1 if settings.is_sqlite else 20,
-        storage=storage,
-        events_isolation=isolation,
-        disable_fsm=True,
-    )
+    dispatcher = Dispatcher(storage=storage, events_isolation=isolation, disable_fsm=True)
     dispatcher.fsm = DialogueLock(storage=storage, events_isolation=isolation)
-    dispatcher.update.outer_middleware(dispatcher.fsm)
     i18n = load_i18n(default_locale=settings.default_locale)
+    # First of ours: a flooding account is turned away before its update costs a lock, a log
+    # line or any SQL, so the others do not wait for it.
+    flood_guard = FloodGuard(
+        i18n,
+        updates=settings.flood_updates,
+        window=settings.flood_window_seconds,
+        silence=settings.flood_silence_seconds,
+        always_handle=may_hold_invite_code,
+    )
+    dispatcher.update.outer_middleware(flood_guard)
+    dispatcher.shutdown.register(flood_guard.close)
+    dispatcher.update.outer_middleware(dispatcher.fsm)
 
     # SQLite has one writer: updates and the reminder jobs of this process take turns.
     db_lock = asyncio.Lock() if settings.is_sqlite else None
-    in_flight = UpdatesInFlight()
-    dispatcher.update.outer_middleware(in_flight)
     dispatcher.update.outer_middleware(CleanInput())
     # Outside the transaction, so that it also times (and counts) the commit and duplicates.
     dispatcher.update.outer_middleware(UpdateLogMiddleware())
     # Outside the transaction: a held answer goes out after the commit.
     dispatcher.update.outer_middleware(TapAnswers())
+    # Outside the transaction: a reply held up by Telegram's flood limit waits here, with the
+    # transaction (and SQLite's one writer) free for the others.
+    dispatcher.update.outer_middleware(PostponeOnReplyLimit())
     dispatcher.update.outer_middleware(UpdateTransaction(session_factory, lock=db_lock))
     dispatcher.update.outer_middleware(ViewerLocaleMiddleware(i18n))
     dispatcher.include_routers(*get_routers())
-    check_pure_filters_inline(dispatcher)
     dispatcher["settings"] = settings
     dispatcher["session_factory"] = session_factory
     dispatcher["i18n_core"] = i18n
@@ -158,7 +165,7 @@ def build_app(
         bot=outbox_bot,
         i18n=i18n,
         clock=clock,
-        composers=composers(settings),
+        composers=composer_registry(settings, clock),
         per_second=settings.send_rate_per_second,
         per_chat_per_second=settings.send_rate_per_chat,
         db_lock=db_lock,
@@ -176,46 +183,33 @@ def build_app(
         i18n,
         reminders,
         outbox_bot,
-        in_flight,
+        # Polling confirms each batch of updates once all are handled (bot.polling); a batch's
+        # updates are handled side by side: on PostgreSQL up to 20 (the pool holds 30), on
+        # SQLite the whole batch (at most 100), which takes turns on the one-writer lock
+        # anyway: an update whose reply waits for Telegram's flood limit waits outside that
+        # lock (PostponeOnReplyLimit) while the others go on.
+        BatchPoller(dispatcher, side_by_side=100 if settings.is_sqlite else 20),
         clock,
     )
 
 
-def check_pure_filters_inline(dispatcher: Dispatcher) -> None:
-    """Dialogue states and magic filters (`F.text == ...`) checked in the event loop.
-
-    aiogram runs a filter that is not a coroutine on a worker thread (`asyncio.to_thread`):
-    a thread hop for every such filter an update passes on its way through the routers, up to
-    dozens for a message. These two kinds only compare attributes of the update, so they run
-    in place; any other plain function is left to aiogram's thread.
-    """
-    for router in dispatcher.chain_tail:
-        for observer in router.observers.values():
-            for handler in (observer._handler, *observer.handlers):
-                for check in handler.filters or ():
-                    pure = check.magic is not None or isinstance(check.callback, State)
-                    if pure and not check.awaitable:
-                        check.callback = _in_place(check.callback)
-                        check.awaitable = True
+async def rewrap_invite_codes(app: App) -> None:
+    """At start-up: invite codes stored by a version before the invite secret get their keyed
+    hash, so that no plain hash stays in the database (storage.invites)."""
+    async with app.session_factory() as session, session.begin():
+        rewrapped = await rewrap_plain_hashes(session, secret=invite_secret_of(app.settings))
+    if rewrapped:
+        log.info("invite codes now hashed with the invite secret: %d", rewrapped)
 
 
-def _in_place(check: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    # The filter object keeps the parameters it read from the original check's signature.
-    async def in_place(*args: Any, **kwargs: Any) -> Any:
-        return check(*args, **kwargs)
-
-    return in_place
-
-
-def composers(settings: Settings) -> Mapping[str, Composer]:
-    """What each kind of scheduled message says (conversations/), by reminder kind."""
-    # The parents' summary reads the shared photos from this app's media folder.
-    return {
-        **prompts.COMPOSERS,
-        **talk_composers.COMPOSERS,
-        # The teacher's brief shows the photos the pupil chose, from this app's media folder.
-        KIND_BRIEF: partial(talk_composers.compose_brief, settings=settings),
-        **parent_summary.composers_for(settings),
-        **evidence_review.COMPOSERS,
-        **goals.COMPOSERS,
-    }
+def composer_registry(settings: Settings, clock: Clock) -> ComposerRegistry:
+    """What each kind of scheduled message says: every feature adds its composers. They get
+    this app's settings, media folder and clock, never the environment's."""
+    registry = ComposerRegistry(settings=settings, media=media_store(settings), clock=clock)
+    prompts.register_composers(registry)
+    admin_notices.register_composers(registry)
+    talk_composers.register_composers(registry)
+    parent_summary.register_composers(registry)
+    evidence_review.register_composers(registry)
+    goals.register_composers(registry)
+    return registry

@@ -30,7 +30,17 @@ from babel.messages.pofile import read_po, write_po
 from config.settings import PARENT_LOCALES, PROJECT_ROOT
 from language.i18n import DOMAIN, FORMAL_DOMAIN, FORMAL_LOCALE, LOCALES_DIR
 
-SOURCE_DIRS = ("bot", "handlers", "conversations", "scheduler", "storage")
+SOURCE_DIRS = (
+    "bot",
+    "handlers",
+    "conversations",
+    "scheduler",
+    "chat_ui",
+    "services",
+    "language",
+    "media",
+    "storage",
+)
 SOURCE_LOCALE = "nl"
 KEYWORDS = {"_": None, "__": None, "ngettext": (1, 2), "lazy_gettext": None}
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
@@ -42,14 +52,14 @@ FORMAL_HEADER = """\
 # with "u". Written by hand; `portfolio-bot i18n update` only drops entries that left the
 # code and adds empty ones for new texts. An msgstr equal to its msgid: checked, stays as is."""
 PARENT_TAG = "parents"
-# Modules a parent sees as a whole; in other modules, mark single strings with `# parents`.
-PARENT_MODULES = frozenset(
-    {
-        "handlers/parents.py",
-        "conversations/parent_summary.py",
-        "conversations/parent_settings.py",
-        "conversations/progress_picture.py",
-    }
+# Modules (or packages, by their folder) a parent sees as a whole; in other modules, mark single
+# strings with `# parents`.
+PARENT_MODULES = (
+    "handlers/parents.py",
+    "conversations/parent_summary",
+    "conversations/parent_feedback.py",
+    "conversations/parent_settings.py",
+    "services/pictures/progress.py",
 )
 
 
@@ -172,7 +182,7 @@ def update() -> None:
 
 def is_for_parents(message: Message) -> bool:
     """A string a parent sees: from a parent module, or marked `# parents`."""
-    in_module = any(location in PARENT_MODULES for location, _line in message.locations)
+    in_module = any(location.startswith(PARENT_MODULES) for location, _line in message.locations)
     marked = any(comment.strip().startswith(PARENT_TAG) for comment in message.auto_comments)
     return in_module or marked
 

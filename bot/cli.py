@@ -16,7 +16,7 @@ from typing import Any
 
 from bot import admin_cli
 from bot.observability import configure_logging
-from config.settings import Settings, SettingsError, load_settings
+from config.settings import Settings, SettingsError, load_settings, with_invite_secret
 from services.errors import UserError
 from storage import migrate
 
@@ -103,7 +103,9 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runner import run_bot
 
     # Without a token run_bot runs the demo, whose own database is migrated there; the
-    # configured database is left alone.
+    # configured database is left alone. With one, a missing INVITE_SECRET is said before
+    # anything is migrated.
+    settings = with_invite_secret(settings)
     if not args.no_migrate and not settings.uses_sandbox:
         await _upgrade(settings.database_url)
     await run_bot(settings, webhook=args.webhook)

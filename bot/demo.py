@@ -28,21 +28,22 @@ from typing import Any
 
 from bot.app import App, build_app
 from bot.runner import SANDBOX_TOKEN, poll
-from config.settings import DEFAULT_DATA_DIR, Settings
+from config.settings import DEFAULT_DATA_DIR, Settings, invite_secret_of, with_invite_secret
 from sandbox import SandboxClient, TelegramSandbox
 from sandbox.page import PageHooks
 from services.clock import Clock
+from services.demo_school import seed_demo_school
 from services.errors import UserError
 from storage import migrate
 from storage.db import create_engine, create_sessionmaker
-from storage.demo import (
+from storage.demo_school import (
     DemoPerson,
     demo_counts,
     demo_people,
     fresh_demo_codes,
     last_update_id,
-    seed_demo_school,
 )
+from storage.invites import rewrap_plain_hashes
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +123,22 @@ class Demo:
         self.host = host
         self.handle_signals = handle_signals
         self.database, self.media = demo_paths(settings)
-        self.settings = settings.model_copy(
-            update={
-                "database_url": f"sqlite+aiosqlite:///{self.database}",
-                "media_dir": self.media,
-                "redis_url": None,
-            }
+        # The demo never talks to Telegram: a token in the environment is not for it. Its
+        # invite secret is INVITE_SECRET, or the one kept next to its database.
+        self.settings = with_invite_secret(
+            settings.model_copy(
+                update={
+                    "bot_token": None,
+                    "database_url": f"sqlite+aiosqlite:///{self.database}",
+                    "media_dir": self.media,
+                    "redis_url": None,
+                }
+            )
         )
         self.sandbox = TelegramSandbox()
         self.app: App | None = None
         self.school_id: int | None = None
-        self._polling: asyncio.Task[None] | None = None
+        self._poll_task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -158,14 +164,14 @@ class Demo:
             )
         )
         await self._continue_update_ids(self.app)
-        self._polling = asyncio.create_task(poll(self.app, handle_signals=self.handle_signals))
+        self._poll_task = asyncio.create_task(poll(self.app, handle_signals=self.handle_signals))
         linking = asyncio.create_task(self._link_everyone(self.app, codes))
-        await asyncio.wait({linking, self._polling}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({linking, self._poll_task}, return_when=asyncio.FIRST_COMPLETED)
         if not linking.done():
             # Ctrl+C while people were joining: waiting for their replies would only hang.
             linking.cancel()
             await asyncio.gather(linking, return_exceptions=True)
-            await self._polling  # a polling error, if that is why it stopped
+            await self._poll_task  # a polling error, if that is why it stopped
             raise DemoStoppedError("stopped before everyone had joined")
         await linking
         # After linking, so the prompts find everyone; the first plan runs at once.
@@ -174,18 +180,16 @@ class Demo:
 
     async def serve(self) -> None:
         """Until polling stops (Ctrl+C or SIGTERM when signals are handled)."""
-        assert self._polling is not None
-        await self._polling
+        assert self._poll_task is not None
+        await self._poll_task
 
     async def stop(self) -> None:
         if self.app is not None:
-            if self._polling is not None and not self._polling.done():
-                try:
-                    await self.app.dispatcher.stop_polling()
-                except RuntimeError:  # the task has not reached start_polling yet
-                    self._polling.cancel()
-            if self._polling is not None:
-                await asyncio.gather(self._polling, return_exceptions=True)
+            if self._poll_task is not None and not self._poll_task.done():
+                # Also before polling has started: it then ends as soon as it would start.
+                await self.app.stop_polling()
+            if self._poll_task is not None:
+                await asyncio.gather(self._poll_task, return_exceptions=True)
             await self.app.close()
             self.app = None
         await self.sandbox.stop()
@@ -195,9 +199,12 @@ class Demo:
         try:
             async with create_sessionmaker(engine)() as session, session.begin():
                 today = Clock(self.settings.timezone).today()
+                # A demo kept from a version before the invite secret: its codes get keyed.
+                await rewrap_plain_hashes(session, secret=invite_secret_of(self.settings))
                 seed = await seed_demo_school(
                     session,
                     today=today,
+                    invite_secret=invite_secret_of(self.settings),
                     timezone=self.settings.timezone,
                     invite_valid_for=timedelta(days=self.settings.invite_valid_days),
                     media_dir=Path(self.settings.media_dir),
@@ -231,7 +238,9 @@ class Demo:
             # A demo stopped half-way through linking: the codes it had are only hashes now.
             async with app.session_factory() as session, session.begin():
                 fresh = await fresh_demo_codes(
-                    session, person_ids=[person.person_id for person in unlinked]
+                    session,
+                    person_ids=[person.person_id for person in unlinked],
+                    invite_secret=invite_secret_of(app.settings),
                 )
             codes.update({person.external_id: fresh[person.person_id] for person in unlinked})
         limit = asyncio.Semaphore(LINK_CONCURRENCY)

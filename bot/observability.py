@@ -30,6 +30,7 @@ from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.types import TelegramObject, Update
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from pydantic import ValidationError
 
 from scheduler import metrics as sending_metrics
 from storage.health import SchemaState, ping, reminder_queue, schema_state
@@ -43,7 +44,8 @@ log = logging.getLogger("bot.updates")
 UPDATES = Counter(
     "portfolio_updates_total",
     "Updates from Telegram by type and outcome: handled, unhandled (no handler wanted it), "
-    "duplicate (handled before, by this or another replica), error",
+    "duplicate (handled before, by this or another replica), refused (a shape Telegram never "
+    "sends), unreadable (not a valid update for this version; skipped), error",
     ["type", "outcome"],
 )
 UPDATE_SECONDS = Histogram(
@@ -97,6 +99,9 @@ def configure_logging(settings: Settings) -> None:
         )
         root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    # Warnings (a library's RuntimeWarning, say) go through the same handler, as one line of
+    # the chosen format, instead of as plain text of their own on stderr.
+    logging.captureWarnings(True)
     pin_library_loggers()
 
 
@@ -147,6 +152,54 @@ def describe(update: Update) -> dict[str, Any]:
     return fields
 
 
+# A field's name in a validation error's path; anything else (a key that came with the data)
+# is not written down.
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_MOST_PROBLEMS = 5
+
+
+def validation_problems(error: ValidationError) -> list[str]:
+    """Where and how an object did not fit its model, as "field.path: error type"
+    (`message.forward_origin.MessageOriginUser.type: literal_error`), never the value that did
+    not fit: that is what someone wrote."""
+    problems: list[str] = []
+    for problem in error.errors(include_url=False, include_context=False, include_input=False):
+        path = ".".join(
+            str(part) if isinstance(part, int) or _FIELD_NAME.match(part) else "?"
+            for part in problem["loc"]
+        )
+        described = f"{path or 'update'}: {problem['type']}"
+        if described not in problems:
+            problems.append(described)
+    return problems
+
+
+def log_unreadable_update(update: object, error: Exception) -> None:
+    """One update that could not be read (a shape of a newer or older Bot API) and is skipped:
+    logged and counted by its id, its type and what did not fit, without its content."""
+    raw = update if isinstance(update, dict) else {}
+    update_id = raw.get("update_id")
+    kind = next((key for key in raw if key != "update_id"), None)
+    fields: dict[str, Any] = {
+        "update_id": update_id if isinstance(update_id, int) else None,
+        "type": kind if isinstance(kind, str) and _FIELD_NAME.match(kind) else "unknown",
+        "outcome": "unreadable",
+        "error": type(error).__name__,
+    }
+    if isinstance(error, ValidationError):
+        fields["problems"] = validation_problems(error)
+    UPDATES.labels(type=fields["type"], outcome="unreadable").inc()
+    problems = fields.get("problems", [])
+    log.warning(
+        "update %s %s unreadable (%s%s); skipped",
+        fields["update_id"],
+        fields["type"],
+        "; ".join(problems[:_MOST_PROBLEMS]) or fields["error"],
+        f"; {len(problems) - _MOST_PROBLEMS} more" if len(problems) > _MOST_PROBLEMS else "",
+        extra=fields,
+    )
+
+
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
@@ -167,6 +220,9 @@ class UpdateLogMiddleware(BaseMiddleware):
             result = await handler(event, data)
             if result is not UNHANDLED:
                 outcome = "handled"
+            elif "refused" in data:
+                outcome = "refused"
+                fields["reason"] = data["refused"]
             else:
                 outcome = "unhandled" if "session" in data else "duplicate"
             return result

@@ -7,20 +7,16 @@ import gc
 import logging
 import secrets
 import signal
-from typing import Any
 
-from aiogram import Bot
 from aiogram.methods import TelegramMethod
-from aiogram.methods.base import TelegramType
-from aiogram.types import BotCommand, InputFile
+from aiogram.types import BotCommand, InputFile, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
-from aiohttp.payload import JsonPayload, Payload
 
-from bot.app import App, build_app
-from bot.observability import add_ops_routes, start_ops_server
+from bot.app import App, build_app, rewrap_invite_codes
+from bot.observability import add_ops_routes, log_unreadable_update, start_ops_server
 from chat_ui.commands import general_commands
-from config.settings import Settings
+from config.settings import Settings, with_invite_secret
 from services.errors import UserError
 from storage.health import SchemaState, schema_state_of
 from storage.migrate import ensure_current
@@ -52,10 +48,13 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
 
         await run_demo(settings, keep=True, port=settings.sandbox_port)
         return
+    # Without INVITE_SECRET a real bot stops here, before it touches the database.
+    settings = with_invite_secret(settings)
     await ensure_runnable_schema(settings.database_url)
     app = build_app(settings)
     ops: web.AppRunner | None = None
     try:
+        await rewrap_invite_codes(app)
         # Every process runs the reminder jobs: planning is idempotent, claiming exclusive.
         app.reminders.start()
         if webhook:
@@ -86,14 +85,14 @@ async def ensure_runnable_schema(url: str) -> None:
 
 
 async def poll(app: App, *, handle_signals: bool = True) -> None:
-    """Long polling until stopped (Ctrl+C, SIGTERM, or `dispatcher.stop_polling()`)."""
+    """Long polling until stopped (Ctrl+C, SIGTERM, or `app.stop_polling()`)."""
     me = await app.bot.get_me()
     log.info("polling as @%s", me.username)
     await announce_commands(app)
     # Polling and a webhook exclude each other at Telegram.
     await app.bot.delete_webhook(drop_pending_updates=False)
     if handle_signals:
-        # aiogram's own handlers would cut off the update in hand; ours let it commit first.
+        # A signal stops polling as App.stop_polling does: the updates in hand commit first.
         loop = asyncio.get_running_loop()
         stopping: set[asyncio.Task[None]] = set()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -101,15 +100,10 @@ async def poll(app: App, *, handle_signals: bool = True) -> None:
                 sig, lambda: stopping.add(asyncio.create_task(app.stop_polling()))
             )
     freeze_startup_objects()
-    await app.dispatcher.start_polling(
-        app.bot,
-        allowed_updates=app.dispatcher.resolve_used_update_types(),
-        handle_signals=False,
-        close_bot_session=False,
-        # bot.polling.BatchPolling: an update is confirmed to Telegram (by the next getUpdates)
-        # only after its transaction committed, so a bot killed between a reply and the
-        # commit gets the update again and the pupil's answer is not lost.
-    )
+    # bot.polling.BatchPoller: an update is confirmed to Telegram (by the next getUpdates)
+    # only after its transaction committed, so a bot killed between a reply and the commit
+    # gets the update again and the pupil's answer is not lost.
+    await app.poller.run(app.bot)
 
 
 def freeze_startup_objects() -> None:
@@ -123,22 +117,39 @@ def freeze_startup_objects() -> None:
 
 class JsonReplies(SimpleRequestHandler):
     """aiogram's webhook handler, answering with a method as JSON rather than a multipart form
-    (the Bot API takes both; JSON costs less to write). A method with a file keeps the form."""
+    (the Bot API takes both; JSON costs less to write). A method with a file is sent as a
+    request of its own instead, and the reply is empty.
 
-    def _build_response_writer(
-        self, bot: Bot, result: TelegramMethod[TelegramType] | None
-    ) -> Payload:
-        if not result:
-            return super()._build_response_writer(bot, result)
+    An update that cannot be read (a shape of a newer or older Bot API) is answered 200 and
+    skipped, logged by its id, type and the fields that did not fit: answered 500, Telegram
+    would deliver it again and again for a day."""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        bot = await self.resolve_bot(request)
+        if not self.verify_secret(request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), bot):
+            return web.Response(body="Unauthorized", status=401)
+        raw: object = None
+        try:
+            raw = await request.json(loads=bot.session.json_loads)
+            update = Update.model_validate(raw, context={"bot": bot})
+        except ValueError as error:  # not JSON, or (pydantic's ValidationError) not an update
+            log_unreadable_update(raw, error)
+            return web.json_response({}, dumps=bot.session.json_dumps)
+        result: object = await self.dispatcher.feed_webhook_update(bot, update, **self.data)
+        if not isinstance(result, TelegramMethod):
+            return web.json_response({}, dumps=bot.session.json_dumps)
         files: dict[str, InputFile] = {}
-        fields: dict[str, Any] = {"method": result.__api_method__}
-        for key, value in result.model_dump(warnings=False).items():
-            prepared = bot.session.prepare_value(value, bot=bot, files=files, _dumps_json=False)
-            if prepared is not None:
-                fields[key] = prepared
+        # aiogram's preparation of the parameters, given the whole call at once: a dict comes
+        # back as its JSON text.
+        body = bot.session.prepare_value(
+            {"method": result.__api_method__, **result.model_dump(warnings=False)},
+            bot=bot,
+            files=files,
+        )
         if files:
-            return super()._build_response_writer(bot, result)
-        return JsonPayload(fields, dumps=bot.session.json_dumps)
+            await self.dispatcher.silent_call_request(bot, result)
+            return web.json_response({}, dumps=bot.session.json_dumps)
+        return web.Response(text=body, content_type="application/json")
 
 
 def build_webhook_app(app: App, *, secret: str) -> web.Application:

@@ -16,8 +16,8 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from chat_ui.texts import role_label
 from language.i18n import _, __
+from language.labels import role_label
 from storage.accounts import Viewer
 from storage.models import Role
 

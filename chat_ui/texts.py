@@ -9,7 +9,6 @@ from __future__ import annotations
 from html import escape
 
 from language.i18n import _
-from storage.models import Role
 
 
 def fill(template: str, **values: object) -> str:
@@ -18,17 +17,6 @@ def fill(template: str, **values: object) -> str:
 
 def bold(value: object) -> str:
     return f"<b>{escape(str(value))}</b>"
-
-
-def role_label(role: Role) -> str:
-    labels = {
-        Role.PUPIL: _("leerling"),
-        Role.TEACHER: _("leerkracht"),
-        # parents
-        Role.PARENT: _("ouder"),
-        Role.ADMIN: _("beheerder"),
-    }
-    return labels[role]
 
 
 def names_list(names: list[str]) -> str:

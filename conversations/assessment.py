@@ -28,12 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_ui.filters import HasRole
 from chat_ui.keyboards import button, edit_card, in_rows, main_menu, shorten
-from chat_ui.texts import bold, fill
+from chat_ui.texts import fill
 from config.settings import Settings
-from conversations.class_overview import AssessFrom, default_level_names
+from conversations.card import checked
+from conversations.class_overview import AssessFrom
+from conversations.rubric import default_level_names, rubric_card
 from language.i18n import _
 from services.clock import Clock, school_today
-from storage.accounts import Viewer
+from storage.accounts import PersonRef, Viewer
 from storage.models import Role
 from storage.observations import pupils_matching, pupils_named, pupils_of_teacher
 from storage.overview import (
@@ -85,19 +87,19 @@ async def choose_pupil(
     chat_id: int,
     session: AsyncSession,
     viewer: Viewer,
+    teacher: PersonRef,
     settings: Settings,
-    clock: Clock | None,
+    clock: Clock,
     fragment: str = "",
 ) -> None:
     """The pupils of the active group as buttons; a typed name that fits one pupil skips this."""
-    assert viewer.person is not None
-    teacher_id = viewer.person.id
+    teacher_id = teacher.id
     if fragment:
         # A name typed on purpose may be of any of the teacher's groups.
         everyone = await pupils_of_teacher(session, teacher_id=teacher_id)
         found = pupils_named(everyone, fragment) or pupils_matching(everyone, fragment)
         if len(found) == 1:
-            await show_goals(bot, chat_id, session, viewer, settings, clock, found[0].id)
+            await show_goals(bot, chat_id, session, teacher, settings, clock, found[0].id)
             return
         pupils = found
         if not found:
@@ -130,23 +132,22 @@ async def show_goals(
     bot: Bot,
     chat_id: int,
     session: AsyncSession,
-    viewer: Viewer,
+    teacher: PersonRef,
     settings: Settings,
-    clock: Clock | None,
+    clock: Clock,
     pupil_id: int,
     query: CallbackQuery | None = None,
 ) -> bool:
     """The pupil's goals with both levels; False (nothing shown) for someone else's pupil."""
-    assert viewer.person is not None
     goals = await goals_to_assess(
         session,
-        teacher_id=viewer.person.id,
+        teacher_id=teacher.id,
         pupil_id=pupil_id,
         today=school_today(settings, clock),
     )
     if goals is None:
         return False
-    pupils = await pupils_of_teacher(session, teacher_id=viewer.person.id)
+    pupils = await pupils_of_teacher(session, teacher_id=teacher.id)
     name = next((pupil.name for pupil in pupils if pupil.id == pupil_id), "")
     keyboard: InlineKeyboardMarkup | None = None
     if not goals:
@@ -189,17 +190,18 @@ async def start_from_button(
     bot: Bot,
     session: AsyncSession,
     viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """ "📊 Niveau geven" under the overview (choose a pupil) or a timeline (that pupil)."""
     assert query.message is not None
     chat_id = query.message.chat.id
     if callback_data.pupil_id == 0:
         await query.answer()
-        await choose_pupil(bot, chat_id, session, viewer, settings, clock)
+        await choose_pupil(bot, chat_id, session, viewer, person, settings, clock)
         return
-    if not await show_goals(bot, chat_id, session, viewer, settings, clock, callback_data.pupil_id):
+    if not await show_goals(bot, chat_id, session, person, settings, clock, callback_data.pupil_id):
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
     await query.answer()
@@ -211,12 +213,13 @@ async def level_command(
     bot: Bot,
     session: AsyncSession,
     viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """/niveau [naam]."""
     await choose_pupil(
-        bot, message.chat.id, session, viewer, settings, clock, (command.args or "").strip()
+        bot, message.chat.id, session, viewer, person, settings, clock, (command.args or "").strip()
     )
 
 
@@ -225,13 +228,13 @@ async def pupil_picked(
     callback_data: AssessPupil,
     bot: Bot,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     assert query.message is not None
     shown = await show_goals(
-        bot, query.message.chat.id, session, viewer, settings, clock, callback_data.pupil_id, query
+        bot, query.message.chat.id, session, person, settings, clock, callback_data.pupil_id, query
     )
     if not shown:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
@@ -240,19 +243,19 @@ async def pupil_picked(
 
 
 async def goal_picked(
-    query: CallbackQuery, callback_data: AssessGoal, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, callback_data: AssessGoal, session: AsyncSession, person: PersonRef
 ) -> None:
     """The rubric of the goal: each level with what it looks like, and the pupil's own view."""
-    assert viewer.person is not None
-    target = await assessment_target(
-        session, teacher_id=viewer.person.id, pupil_goal_id=callback_data.pupil_goal_id
+    target = await checked(
+        query,
+        await assessment_target(
+            session, teacher_id=person.id, pupil_goal_id=callback_data.pupil_goal_id
+        ),
     )
     if target is None:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
-    await query.answer()
     names = tuple(level.name for level in target.levels)
-    lines = [
+    intro = [
         fill(_("Waar staat {name} op dit doel?"), name=target.pupil.name),
         fill("🎯 {code} {goal}", code=target.goal.code, goal=target.goal.text),
         fill(
@@ -262,23 +265,12 @@ async def goal_picked(
         ),
         "",
     ]
-    for level in target.levels:
-        line = bold(level_label(names, level.position))
-        if level.descriptor:
-            line += fill(": {text}", text=level.descriptor)
-        lines.append(line)
-    keyboard = InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                button(
-                    f"{'🟢' * level.position} {level_label(names, level.position)}",
-                    AssessLevel(pupil_goal_id=target.pupil_goal_id, position=level.position),
-                )
-            ]
-            for level in target.levels
-        ]
+    text, keyboard = rubric_card(
+        intro,
+        target.levels,
+        lambda position: AssessLevel(pupil_goal_id=target.pupil_goal_id, position=position),
     )
-    await edit_card(query, "\n".join(lines), keyboard)
+    await edit_card(query, text, keyboard)
 
 
 async def level_picked(
@@ -286,21 +278,21 @@ async def level_picked(
     callback_data: AssessLevel,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
 ) -> None:
     """Saved at once (a level is the point); a note may follow."""
-    assert viewer.person is not None
-    recorded = await record_teacher_assessment(
-        session,
-        teacher_id=viewer.person.id,
-        pupil_goal_id=callback_data.pupil_goal_id,
-        position=callback_data.position,
+    recorded = await checked(
+        query,
+        await record_teacher_assessment(
+            session,
+            teacher_id=person.id,
+            pupil_goal_id=callback_data.pupil_goal_id,
+            position=callback_data.position,
+        ),
     )
     if recorded is None:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
     target, level, assessment_id = recorded
-    await query.answer()
     await state.set_state(TeacherAssessing.note)
     await state.set_data({"assessment_id": assessment_id})
     names = tuple(choice.name for choice in target.levels)
@@ -319,9 +311,9 @@ async def level_picked(
 
 
 async def note_typed(
-    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer
+    message: Message, state: FSMContext, session: AsyncSession, viewer: Viewer, person: PersonRef
 ) -> None:
-    assert viewer.person is not None and message.text is not None
+    assert message.text is not None
     if len(message.text) > MAX_NOTE:
         await message.answer(
             _("Dat is wat lang. Kun je het korter zeggen? (hooguit {limit} tekens)").format(
@@ -332,7 +324,7 @@ async def note_typed(
     data = await state.get_data()
     saved = await add_assessment_note(
         session,
-        teacher_id=viewer.person.id,
+        teacher_id=person.id,
         assessment_id=int(data.get("assessment_id") or 0),
         note=message.text.strip(),
     )

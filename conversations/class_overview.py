@@ -40,12 +40,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat_ui.keyboards import button, main_menu, shorten
 from chat_ui.texts import bold, fill, names_list
 from config.settings import Settings
-from conversations.goals import Decide
+from conversations.card import checked, refuse
+from conversations.goals import Decide, proposal_gone
 from conversations.observation import NoteFor
+from conversations.rubric import default_level_names
 from language.i18n import _, current_locale, use_locale
 from services.clock import Clock, school_today
 from services.pictures.class_overview import MAX_COLUMNS, PictureTexts, draw_class_overview_pages
-from storage.accounts import Viewer, recipient
+from storage.accounts import PersonRef, Viewer, recipient
 from storage.overview import (
     ClassOverview,
     LineColumn,
@@ -94,10 +96,6 @@ class AssessFrom(CallbackData, prefix="kas"):
     """ "📊 Niveau geven": handled by conversations/assessment.py."""
 
     pupil_id: int  # 0: choose the pupil first
-
-
-def default_level_names() -> tuple[str, ...]:
-    return (_("beginner"), _("in ontwikkeling"), _("gevorderd"), _("expert"))
 
 
 def picture_texts(overview: ClassOverview, when: str) -> PictureTexts:
@@ -281,12 +279,12 @@ async def show(
     chat_id: int,
     session: AsyncSession,
     viewer: Viewer,
+    teacher: PersonRef,
     settings: Settings,
-    clock: Clock | None,
+    clock: Clock,
 ) -> None:
     """The picture, then the table with what needs attention, for the active group."""
-    assert viewer.person is not None
-    teacher_id = viewer.person.id
+    teacher_id = teacher.id
     groups = await groups_of_teacher(session, teacher_id=teacher_id)
     group = await active_group(session, teacher_id=teacher_id)
     if group is None:
@@ -356,11 +354,16 @@ def _groups_keyboard(
 
 
 async def choose_group(
-    bot: Bot, chat_id: int, session: AsyncSession, viewer: Viewer, *, show_after: bool
+    bot: Bot,
+    chat_id: int,
+    session: AsyncSession,
+    viewer: Viewer,
+    teacher: PersonRef,
+    *,
+    show_after: bool,
 ) -> None:
     """Which group the overview, the pupil lists and "not seen" are about."""
-    assert viewer.person is not None
-    groups = await groups_of_teacher(session, teacher_id=viewer.person.id)
+    groups = await groups_of_teacher(session, teacher_id=teacher.id)
     if not groups:
         await bot.send_message(
             chat_id,
@@ -368,7 +371,7 @@ async def choose_group(
             reply_markup=main_menu(viewer),
         )
         return
-    current = await active_group(session, teacher_id=viewer.person.id)
+    current = await active_group(session, teacher_id=teacher.id)
     assert current is not None
     if len(groups) == 1:
         await bot.send_message(
@@ -388,11 +391,11 @@ async def choose_group(
 
 
 async def choose_group_tapped(
-    query: CallbackQuery, bot: Bot, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, bot: Bot, session: AsyncSession, viewer: Viewer, person: PersonRef
 ) -> None:
     await query.answer()
     assert query.message is not None
-    await choose_group(bot, query.message.chat.id, session, viewer, show_after=True)
+    await choose_group(bot, query.message.chat.id, session, viewer, person, show_after=True)
 
 
 async def group_chosen(
@@ -401,14 +404,12 @@ async def group_chosen(
     bot: Bot,
     session: AsyncSession,
     viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Only a group the teacher is in now can become the active one (ids may be forged)."""
-    assert viewer.person is not None
-    group = await set_active_group(
-        session, teacher_id=viewer.person.id, group_id=callback_data.group_id
-    )
+    group = await set_active_group(session, teacher_id=person.id, group_id=callback_data.group_id)
     if group is None:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
@@ -417,21 +418,18 @@ async def group_chosen(
     if isinstance(query.message, Message):
         await query.message.edit_text(fill(_("Je kijkt nu naar {group}. 👍"), group=group.name))
     if callback_data.show:
-        await show(bot, query.message.chat.id, session, viewer, settings, clock)
+        await show(bot, query.message.chat.id, session, viewer, person, settings, clock)
 
 
 async def adjust_start(
-    query: CallbackQuery, callback_data: AdjustProposal, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, callback_data: AdjustProposal, session: AsyncSession, person: PersonRef
 ) -> None:
     """The other goals of the proposal's learning line, to set one instead."""
-    assert viewer.person is not None
     choice = await proposal_choice(
-        session, teacher_id=viewer.person.id, pupil_goal_id=callback_data.pupil_goal_id
+        session, teacher_id=person.id, pupil_goal_id=callback_data.pupil_goal_id
     )
     if choice is None or not choice.alternatives:
-        await query.answer(
-            _("Dit voorstel is al beoordeeld, of het is niet van jouw leerling."), show_alert=True
-        )
+        await refuse(query, proposal_gone())
         return
     await query.answer()
     assert query.message is not None
@@ -463,24 +461,23 @@ async def adjust_chosen(
     callback_data: AdjustTo,
     bot: Bot,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
 ) -> None:
     """Sets the chosen goal instead of the proposal; storage checks both ids again."""
-    assert viewer.person is not None
-    adjusted = await adjust_proposal(
-        session,
-        teacher_id=viewer.person.id,
-        pupil_goal_id=callback_data.pupil_goal_id,
-        goal_id=callback_data.goal_id,
+    adjusted = await checked(
+        query,
+        await adjust_proposal(
+            session,
+            teacher_id=person.id,
+            pupil_goal_id=callback_data.pupil_goal_id,
+            goal_id=callback_data.goal_id,
+        ),
+        proposal_gone(),
     )
     if adjusted is None:
-        await query.answer(
-            _("Dit voorstel is al beoordeeld, of het is niet van jouw leerling."), show_alert=True
-        )
         return
     proposal, goal = adjusted
-    await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(
             fill(

@@ -45,6 +45,7 @@ from chat_ui.filters import HasRole
 from chat_ui.keyboards import button, shorten
 from chat_ui.texts import bold, fill
 from config.settings import Settings
+from conversations.card import TYPED, CardDialogue, one_offered, toggled, typed_within
 from conversations.media_intake import (
     file_from_data,
     image_from_data,
@@ -58,10 +59,10 @@ from conversations.media_intake import (
     kept_or_explained,
     video_from_data,
 )
+from conversations.work_card import about_lines
 from language.i18n import _, ngettext
-from media.pipeline import StoredFile, StoredImage, StoredVideo
 from services.clock import Clock, school_today
-from storage.accounts import Viewer
+from storage.accounts import PersonRef
 from storage.evidence import (
     NewEvidence,
     create_evidence,
@@ -70,6 +71,7 @@ from storage.evidence import (
     set_goals,
 )
 from storage.goals import chosen_goals, pupil_context
+from storage.media_files import StoredFile, StoredImage, StoredVideo
 from storage.models import Approval, EvidenceKind, Role, School
 from storage.week_plans import monday_of, week_goal_ids
 
@@ -77,8 +79,6 @@ MAX_GOAL_BUTTONS = 10
 MAX_CAPTION = 1000
 NO_GOAL = 0
 
-# Typed text that is not a command: "/doelen" in the middle of a step is a command.
-TYPED = F.text & ~F.text.startswith("/")
 SENT_WORK = F.photo | F.document | F.voice | F.video | F.video_note
 
 
@@ -211,33 +211,20 @@ def _question(step: str, data: dict[str, Any]) -> tuple[str, InlineKeyboardMarku
     )
 
 
-async def _show(
-    bot: Bot, chat_id: int, state: FSMContext, step: str, *, new_message: bool = False
-) -> None:
-    data = await state.get_data()
-    text, keyboard = _question(step, data)
-    await state.set_state(STATES[step])
-    card = data.get("card")
-    if card and not new_message:
-        await bot.edit_message_text(
-            text=text, chat_id=chat_id, message_id=card, reply_markup=keyboard
-        )
-        return
-    sent = await bot.send_message(chat_id, text, reply_markup=keyboard)
-    await state.update_data(card=sent.message_id)
+# Every step is a question on the card.
+CARD = CardDialogue(STATES, _question)
 
 
 async def _goal_options(
-    session: AsyncSession, viewer: Viewer, settings: Settings, clock: Clock | None
+    session: AsyncSession, pupil: PersonRef, settings: Settings, clock: Clock
 ) -> list[dict[str, Any]]:
     """This week's goals first (marked 📅), then the period's other goals."""
-    assert viewer.person is not None
     today = school_today(settings, clock)
-    context = await pupil_context(session, pupil_id=viewer.person.id, today=today)
+    context = await pupil_context(session, pupil_id=pupil.id, today=today)
     if context.period_id is None:
         return []
-    choices = await chosen_goals(session, pupil_id=viewer.person.id, period_id=context.period_id)
-    this_week = await week_goal_ids(session, pupil_id=viewer.person.id, week_start=monday_of(today))
+    choices = await chosen_goals(session, pupil_id=pupil.id, period_id=context.period_id)
+    this_week = await week_goal_ids(session, pupil_id=pupil.id, week_start=monday_of(today))
     order = {goal_id: index for index, goal_id in enumerate(this_week)}
     choices.sort(key=lambda choice: order.get(choice.goal.id, len(order)))
     return [
@@ -294,17 +281,16 @@ async def work_sent(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """A photo, file, voice message or video outside any dialogue: keep the file, ask about
     it."""
-    assert viewer.person is not None
     entry = await kept_or_explained(message, _keep(message, bot, settings))
     if entry is None:
         return
-    school = await session.get(School, viewer.person.school_id)
+    school = await session.get(School, person.school_id)
     files = [entry]
     await state.set_data(
         {
@@ -312,12 +298,12 @@ async def work_sent(
             "kind": _kind(files, message).value,
             "media_group_id": message.media_group_id,
             "caption": _caption_of(message),
-            "goals": await _goal_options(session, viewer, settings, clock),
+            "goals": await _goal_options(session, person, settings, clock),
             "goal_ids": [],
             "default_shared": bool(school and school.evidence_shared_by_default),
         }
     )
-    await _show(bot, message.chat.id, state, "goals", new_message=True)
+    await CARD.show(bot, message.chat.id, state, "goals", new_message=True)
 
 
 async def more_sent(message: Message, bot: Bot, state: FSMContext, settings: Settings) -> None:
@@ -329,7 +315,13 @@ async def more_sent(message: Message, bot: Bot, state: FSMContext, settings: Set
         await message.answer(
             _("Je bent nog bezig met je vorige werk. Maak dat eerst af, of typ /annuleer.")
         )
-        await _show(bot, message.chat.id, state, _step(await state.get_state()), new_message=True)
+        await CARD.show(
+            bot,
+            message.chat.id,
+            state,
+            CARD.step_of(await state.get_state(), "goals"),
+            new_message=True,
+        )
         return
     entry = await kept_or_explained(message, _keep(message, bot, settings))
     if entry is None:
@@ -339,15 +331,11 @@ async def more_sent(message: Message, bot: Bot, state: FSMContext, settings: Set
     await state.update_data(
         files=files, kind=kind.value, caption=data.get("caption") or _caption_of(message)
     )
-    step = _step(await state.get_state())
+    step = CARD.step_of(await state.get_state(), "goals")
     if step == "goals":
         # Only this step's text counts the photos; redrawing another step would be an edit
         # that changes nothing, which Telegram refuses.
-        await _show(bot, message.chat.id, state, step)
-
-
-def _step(current: str | None) -> str:
-    return next((name for name, value in STATES.items() if value.state == current), "goals")
+        await CARD.show(bot, message.chat.id, state, step)
 
 
 async def goal_tapped(
@@ -356,7 +344,7 @@ async def goal_tapped(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
 ) -> None:
     """A goal toggles its tick; "Geen doel" goes on without goals."""
     data = await state.get_data()
@@ -364,71 +352,58 @@ async def goal_tapped(
     if callback_data.goal_id == NO_GOAL:
         await query.answer()
         await state.update_data(goal_ids=[])
-        await _after_goals(query.message.chat.id, bot, state, session, viewer)
+        await _after_goals(query.message.chat.id, bot, state, session, person)
         return
-    if callback_data.goal_id not in {goal["id"] for goal in data["goals"]}:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+    if not await one_offered(query, data["goals"], callback_data.goal_id):
         return
-    await query.answer()
-    picked: list[int] = data.get("goal_ids", [])
-    if callback_data.goal_id in picked:
-        picked.remove(callback_data.goal_id)
-    else:
-        picked.append(callback_data.goal_id)
-    await state.update_data(goal_ids=picked)
-    await _show(bot, query.message.chat.id, state, "goals")
+    await state.update_data(goal_ids=toggled(data.get("goal_ids", []), callback_data.goal_id))
+    await CARD.show(bot, query.message.chat.id, state, "goals")
 
 
 async def goals_done(
-    query: CallbackQuery, bot: Bot, state: FSMContext, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, bot: Bot, state: FSMContext, session: AsyncSession, person: PersonRef
 ) -> None:
     await query.answer()
     assert query.message is not None
     if not (await state.get_data()).get("goal_ids"):
         return  # a stale "Verder": the card already shows the goals without it
-    await _after_goals(query.message.chat.id, bot, state, session, viewer)
+    await _after_goals(query.message.chat.id, bot, state, session, person)
 
 
 async def _after_goals(
-    chat_id: int, bot: Bot, state: FSMContext, session: AsyncSession, viewer: Viewer
+    chat_id: int, bot: Bot, state: FSMContext, session: AsyncSession, pupil: PersonRef
 ) -> None:
     data = await state.get_data()
     if data.get("editing") is not None:
-        assert viewer.person is not None
         await set_goals(
             session,
-            pupil_id=viewer.person.id,
+            pupil_id=pupil.id,
             evidence_id=data["editing"],
             goal_ids=data.get("goal_ids", []),
         )
         await _edited(chat_id, bot, state, data)
         return
     # A caption sent with the file already answers the caption question.
-    await _show(bot, chat_id, state, "place" if data.get("caption") else "caption")
+    await CARD.show(bot, chat_id, state, "place" if data.get("caption") else "caption")
 
 
 async def caption_typed(
-    message: Message, bot: Bot, state: FSMContext, session: AsyncSession, viewer: Viewer
+    message: Message, bot: Bot, state: FSMContext, session: AsyncSession, person: PersonRef
 ) -> None:
-    assert message.text is not None
-    if len(message.text) > MAX_CAPTION:
-        await message.answer(
-            _("Dat is wat lang. Kun je het korter zeggen? (hooguit {limit} tekens)").format(
-                limit=MAX_CAPTION
-            )
-        )
+    caption = await typed_within(message, MAX_CAPTION)
+    if caption is None:
         return
-    await state.update_data(caption=message.text.strip())
-    await _after_caption(message.chat.id, bot, state, session, viewer)
+    await state.update_data(caption=caption)
+    await _after_caption(message.chat.id, bot, state, session, person)
 
 
 async def caption_skipped(
-    query: CallbackQuery, bot: Bot, state: FSMContext, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, bot: Bot, state: FSMContext, session: AsyncSession, person: PersonRef
 ) -> None:
     await query.answer()
     assert query.message is not None
     await state.update_data(caption=None)
-    await _after_caption(query.message.chat.id, bot, state, session, viewer, same_card=True)
+    await _after_caption(query.message.chat.id, bot, state, session, person, same_card=True)
 
 
 async def _after_caption(
@@ -436,23 +411,22 @@ async def _after_caption(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    pupil: PersonRef,
     *,
     same_card: bool = False,
 ) -> None:
     data = await state.get_data()
     if data.get("editing") is not None:
-        assert viewer.person is not None
         await set_caption(
             session,
-            pupil_id=viewer.person.id,
+            pupil_id=pupil.id,
             evidence_id=data["editing"],
             caption=data.get("caption"),
         )
         await _edited(chat_id, bot, state, data, same_card=same_card)
         return
     # After typing, the card is above the pupil's text: the next question comes below it.
-    await _show(bot, chat_id, state, "place", new_message=not same_card)
+    await CARD.show(bot, chat_id, state, "place", new_message=not same_card)
 
 
 async def place_chosen(
@@ -461,7 +435,7 @@ async def place_chosen(
     await query.answer()
     assert query.message is not None
     await state.update_data(outside_school=callback_data.outside)
-    await _show(bot, query.message.chat.id, state, "sharing")
+    await CARD.show(bot, query.message.chat.id, state, "sharing")
 
 
 async def sharing_chosen(
@@ -470,17 +444,17 @@ async def sharing_chosen(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
 ) -> None:
     """The last tap: everything is written at once."""
-    assert viewer.person is not None and query.message is not None
+    assert query.message is not None
     await query.answer()
     data = await state.get_data()
     evidence = await create_evidence(
         session,
-        school_id=viewer.person.school_id,
+        school_id=person.school_id,
         new=NewEvidence(
-            pupil_id=viewer.person.id,
+            pupil_id=person.id,
             kind=EvidenceKind(data["kind"]),
             files=[_stored(f) for f in data["files"]],
             goal_ids=data.get("goal_ids", []),
@@ -492,15 +466,9 @@ async def sharing_chosen(
         ),
     )
     await state.clear()
-    view = await evidence_of(session, pupil_id=viewer.person.id, evidence_id=evidence.id)
+    view = await evidence_of(session, pupil_id=person.id, evidence_id=evidence.id)
     assert view is not None
-    lines = [bold(_("Bewaard in je portfolio ✅"))]
-    goals = ", ".join(text for _id, text in view.goals)
-    lines.append(fill(_("🎯 {goals}"), goals=goals) if goals else _("🎯 Geen doel"))
-    if view.caption:
-        lines.append(fill(_("💬 {caption}"), caption=view.caption))
-    if view.outside_school:
-        lines.append(_("🏠 Buiten school gemaakt"))
+    lines = [bold(_("Bewaard in je portfolio ✅")), *about_lines(view)]
     lines.append(sharing_line(view.shared_with_parents, view.approval))
     await bot.edit_message_text(
         text="\n".join(lines),
@@ -520,16 +488,14 @@ async def edit_started(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """The portfolio's "Bijschrift" or "Doelen": the same step as when tagging, but it saves
     straight away. The evidence id is checked here and again when saving."""
-    assert viewer.person is not None and query.message is not None
-    view = await evidence_of(
-        session, pupil_id=viewer.person.id, evidence_id=callback_data.evidence_id
-    )
+    assert query.message is not None
+    view = await evidence_of(session, pupil_id=person.id, evidence_id=callback_data.evidence_id)
     if view is None or callback_data.what not in {"caption", "goals"}:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
@@ -541,7 +507,7 @@ async def edit_started(
         )
         return
     await query.answer()
-    goals = await _goal_options(session, viewer, settings, clock)
+    goals = await _goal_options(session, person, settings, clock)
     offered = {goal["id"] for goal in goals}
     # Goals of an earlier period stay tickable, so editing never drops them unseen.
     goals += [{"id": gid, "text": text} for gid, text in view.goals if gid not in offered]
@@ -553,7 +519,7 @@ async def edit_started(
             "caption": view.caption,
         }
     )
-    await _show(bot, query.message.chat.id, state, callback_data.what, new_message=True)
+    await CARD.show(bot, query.message.chat.id, state, callback_data.what, new_message=True)
 
 
 async def _edited(
@@ -576,8 +542,7 @@ async def _edited(
 
 async def re_ask(message: Message, bot: Bot, state: FSMContext) -> None:
     """Typing where a button was expected: a gentle re-ask, with the buttons below it."""
-    await message.answer(_("Tik op een van de knoppen hieronder. 👇"))
-    await _show(bot, message.chat.id, state, _step(await state.get_state()), new_message=True)
+    await CARD.ask_again(message, bot, state, CARD.step_of(await state.get_state(), "goals"))
 
 
 async def not_for_this_role(message: Message) -> None:
@@ -596,12 +561,13 @@ def build_router() -> Router:
         not_for_this_role, idle, SENT_WORK, HasRole(Role.TEACHER, Role.PARENT, Role.ADMIN)
     )
     router.callback_query.register(edit_started, EditEvidence.filter(), pupil)
-    router.callback_query.register(goal_tapped, TagGoal.filter(), Tagging.goals)
-    router.callback_query.register(goals_done, TagGoalsDone.filter(), Tagging.goals)
-    router.callback_query.register(caption_skipped, NoCaption.filter(), Tagging.caption)
+    # The steps that save take the pupil from the role filter; only a pupil starts tagging.
+    router.callback_query.register(goal_tapped, TagGoal.filter(), Tagging.goals, pupil)
+    router.callback_query.register(goals_done, TagGoalsDone.filter(), Tagging.goals, pupil)
+    router.callback_query.register(caption_skipped, NoCaption.filter(), Tagging.caption, pupil)
     router.callback_query.register(place_chosen, Place.filter(), Tagging.place)
-    router.callback_query.register(sharing_chosen, Share.filter(), Tagging.sharing)
-    router.message.register(caption_typed, Tagging.caption, TYPED)
+    router.callback_query.register(sharing_chosen, Share.filter(), Tagging.sharing, pupil)
+    router.message.register(caption_typed, Tagging.caption, TYPED, pupil)
     for state in STATES.values():
         router.message.register(more_sent, state, SENT_WORK)
         # Commands are left to their own handlers (/annuleer, /help ...).

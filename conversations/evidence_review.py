@@ -27,40 +27,50 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.methods import DeleteMessage, SendMessage, TelegramMethod
-from aiogram.types import (
-    BufferedInputFile,
-    CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputMediaPhoto,
-    Message,
-)
-from babel.dates import format_date
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_ui.filters import HasRole
 from chat_ui.keyboards import BUTTON_WORK, button, shorten
 from chat_ui.texts import bold, fill
 from config.settings import Settings
-from conversations.media_intake import is_image_file, media_store, send_kept_file
-from conversations.parent_summary import PARENT_AUDIENCE, announce_feedback
-from language.i18n import _, current_locale, ngettext
+from conversations.card import TYPED, refuse
+from conversations.media_intake import media_store
+from conversations.parent_feedback import PARENT_AUDIENCE, announce_feedback
+from conversations.review_card import (
+    MAX_FEEDBACK_SHOWN,
+    Card,
+    Given,
+    Picked,
+    Prompts,
+    ReviewCards,
+    Typed,
+    feedback_row,
+    first_name,
+    not_text,
+    paging_row,
+    position,
+    replace_card,
+    send_card,
+    with_newest,
+)
+from conversations.work_card import FilesButton, about_lines, day_line, files_label
+from language.i18n import _, __, ngettext
+from scheduler.composers import ComposerContext, ComposerRegistry
 from services.clock import Clock
-from storage.accounts import Recipient, Viewer, recipient
+from storage.accounts import PersonRef, Recipient
 from storage.evidence import (
     EvidenceRefusedError,
+    EvidenceView,
     ReviewItem,
     ReviewPage,
     decide_approval,
@@ -70,22 +80,17 @@ from storage.evidence import (
     review_page,
     review_position,
 )
-from storage.models import Approval, EvidenceKind, Role
+from storage.models import Approval, Role
 from storage.parents import parents_to_notify
-from storage.reminders import DueReminder, previous_notice
+from storage.reminders import DueReminder, ReminderKind, previous_notice
 
 log = logging.getLogger(__name__)
 
-EVIDENCE_DIGEST = "evidence_digest"
-MAX_LINE = 500
 # A photo's caption holds 1024 characters: the card's parts are cut to stay well under it.
 MAX_CAPTION_PART = 250
 MAX_CARD = 1000
-MAX_FEEDBACK_SHOWN = 4
 # The first digest has no earlier one to count from.
 FIRST_DIGEST_LOOKBACK = timedelta(days=1)
-
-TYPED = F.text & ~F.text.startswith("/")
 
 
 class ReviewAt(CallbackData, prefix="rvp"):
@@ -118,18 +123,8 @@ class ReviewFeedback(StatesGroup):
     writing = State()
 
 
-def _kind_icon(kind: EvidenceKind) -> str:
-    return {EvidenceKind.PHOTO: "📷", EvidenceKind.VOICE: "🎤", EvidenceKind.VIDEO: "🎬"}.get(
-        kind, "📎"
-    )
-
-
-def _first_name(name: str) -> str:
-    return name.split()[0] if name.split() else name
-
-
 def _sharing_line(entry: ReviewItem) -> str:
-    item, name = entry.item, _first_name(entry.pupil_name)
+    item, name = entry.item, first_name(entry.pupil_name)
     if not item.shared_with_parents:
         return _("🔒 Alleen voor school")
     if item.approval is Approval.PENDING:
@@ -144,11 +139,7 @@ def card_text(page: ReviewPage, settings: Settings) -> str:
     assert page.item is not None
     entry = page.item
     item = entry.item
-    lines = [
-        bold(_("📥 Werk van je leerlingen"))
-        + " · "
-        + _("{n} van {total}").format(n=page.offset + 1, total=page.total)
-    ]
+    lines = [bold(_("📥 Werk van je leerlingen")) + " · " + position(page.offset, page.total)]
     if page.pending:
         lines.append(
             ngettext(
@@ -157,18 +148,8 @@ def card_text(page: ReviewPage, settings: Settings) -> str:
                 page.pending,
             ).format(count=page.pending)
         )
-    day = item.created_at.astimezone(ZoneInfo(settings.timezone)).date()
-    lines += [
-        "",
-        bold(fill("{name}", name=entry.pupil_name)),
-        _kind_icon(item.kind) + " " + format_date(day, format="long", locale=current_locale()),
-    ]
-    goals = shorten(", ".join(text for _id, text in item.goals), MAX_CAPTION_PART)
-    lines.append(fill(_("🎯 {goals}"), goals=goals) if goals else _("🎯 Geen doel"))
-    if item.caption:
-        lines.append(fill(_("💬 {caption}"), caption=shorten(item.caption, MAX_CAPTION_PART)))
-    if item.outside_school:
-        lines.append(_("🏠 Buiten school gemaakt"))
+    lines += ["", bold(fill("{name}", name=entry.pupil_name)), day_line(item, settings.timezone)]
+    lines += about_lines(item, MAX_CAPTION_PART)
     lines.append(_sharing_line(entry))
     given: list[str] = []
     for feedback in item.feedback[-MAX_FEEDBACK_SHOWN:]:
@@ -176,11 +157,7 @@ def card_text(page: ReviewPage, settings: Settings) -> str:
             given.append(fill(_("👍 Top: {text}"), text=shorten(feedback.top, 100)))
         if feedback.tip:
             given.append(fill(_("💡 Tip: {text}"), text=shorten(feedback.tip, 100)))
-    # The newest tops & tips that fit in a photo's caption (the markup counts as well here,
-    # so the real caption is shorter still).
-    while given and len("\n".join(lines + given)) > MAX_CARD:
-        given.pop(0)
-    return "\n".join(lines + given)
+    return with_newest(lines, given, MAX_CARD)
 
 
 def card_keyboard(page: ReviewPage) -> InlineKeyboardMarkup:
@@ -202,23 +179,11 @@ def card_keyboard(page: ReviewPage) -> InlineKeyboardMarkup:
             ]
         )
     rows.append(
-        [
-            button(_("👍 Top"), ReviewWrite(evidence_id=item.id, kind="top", offset=offset)),
-            button(_("💡 Tip"), ReviewWrite(evidence_id=item.id, kind="tip", offset=offset)),
-        ]
+        feedback_row(lambda kind: ReviewWrite(evidence_id=item.id, kind=kind, offset=offset))
     )
     if item.files:
-        label = {
-            EvidenceKind.PHOTO: _("📷 Bekijk"),
-            EvidenceKind.VOICE: _("🎤 Luister"),
-            EvidenceKind.VIDEO: _("🎬 Bekijk"),
-        }.get(item.kind, _("📎 Open"))
-        rows.append([button(label, ReviewLook(evidence_id=item.id))])
-    paging = []
-    if offset > 0:
-        paging.append(button(_("◀️ Vorige"), ReviewAt(offset=offset - 1)))
-    if offset + 1 < page.total:
-        paging.append(button(_("Volgende ▶️"), ReviewAt(offset=offset + 1)))
+        rows.append([button(files_label(item.kind), ReviewLook(evidence_id=item.id))])
+    paging = paging_row(offset, page.total, lambda at: ReviewAt(offset=at))
     if paging:
         rows.append(paging)
     return InlineKeyboardMarkup(inline_keyboard=rows)
@@ -237,256 +202,39 @@ async def _thumbnail(page: ReviewPage, settings: Settings) -> bytes | None:
         return None
 
 
-async def send_card(
-    bot: Bot,
-    chat_id: int,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-    offset: int,
-) -> None:
-    """The card at `offset` (past the end: the last one) as a new message."""
-    assert viewer.person is not None
-    page = await review_page(session, teacher_id=viewer.person.id, offset=offset)
+async def card(session: AsyncSession, teacher: PersonRef, settings: Settings, offset: int) -> Card:
+    """The card at `offset` (past the end: the last one): the thumbnail, when the work has
+    one, with the text as its caption."""
+    page = await review_page(session, teacher_id=teacher.id, offset=offset)
     if page.item is None:
-        await bot.send_message(
-            chat_id,
-            _("Er is nog geen werk van je leerlingen. Zodra ze iets bewaren, zie je het hier. 📥"),
+        return Card(
+            _("Er is nog geen werk van je leerlingen. Zodra ze iets bewaren, zie je het hier. 📥")
         )
-        return
-    text, keyboard = card_text(page, settings), card_keyboard(page)
     photo = await _thumbnail(page, settings)
-    if photo is not None:
-        await bot.send_photo(
-            chat_id, BufferedInputFile(photo, "werk.jpg"), caption=text, reply_markup=keyboard
-        )
-        return
-    await bot.send_message(chat_id, text, reply_markup=keyboard)
-
-
-async def _replace_card(
-    query: CallbackQuery,
-    bot: Bot,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-    offset: int,
-) -> None:
-    assert isinstance(query.message, Message)
-    await _remove(bot, query.message.chat.id, query.message.message_id)
-    await send_card(bot, query.message.chat.id, session, viewer, settings, offset)
-
-
-async def _remove(bot: Bot, chat_id: int, message_id: int) -> None:
-    # Too old to delete (48 hours) or gone already: the new card comes below it anyway.
-    with suppress(TelegramBadRequest):
-        await bot.delete_message(chat_id, message_id)
+    return Card(card_text(page, settings), card_keyboard(page), photo)
 
 
 # --- handlers ---------------------------------------------------------------------------------
 
 
-async def open_review(
-    message: Message,
-    bot: Bot,
-    state: FSMContext,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-) -> None:
-    """/werk: the first card."""
-    await state.clear()
-    await send_card(bot, message.chat.id, session, viewer, settings, 0)
-
-
-async def opened_from_digest(
-    query: CallbackQuery,
-    bot: Bot,
-    state: FSMContext,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-) -> None:
-    """The digest's button: the digest stays, the first card comes below it."""
-    assert isinstance(query.message, Message)
-    await query.answer()
-    await state.clear()
-    await send_card(bot, query.message.chat.id, session, viewer, settings, 0)
-
-
-async def page_turned(
-    query: CallbackQuery,
-    callback_data: ReviewAt,
-    bot: Bot,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-) -> None:
-    await query.answer()
-    await _replace_card(query, bot, session, viewer, settings, callback_data.offset)
-
-
-async def look(
-    query: CallbackQuery,
-    callback_data: ReviewLook,
-    bot: Bot,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-) -> None:
-    """The item's files at full size (or the document, the voice message, the video)."""
-    assert viewer.person is not None and isinstance(query.message, Message)
-    entry = await review_item(
-        session, teacher_id=viewer.person.id, evidence_id=callback_data.evidence_id
-    )
+async def _pick(session: AsyncSession, teacher: PersonRef, button: ReviewWrite) -> Picked | None:
+    entry = await review_item(session, teacher_id=teacher.id, evidence_id=button.evidence_id)
     if entry is None:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
-        return
-    store = media_store(settings)
-    try:
-        contents = [
-            (file, await asyncio.to_thread(store.path_of(file).read_bytes))
-            for file in entry.item.files
-        ]
-    except OSError:
-        await query.answer(_("Dit bestand kan ik niet meer vinden."), show_alert=True)
-        return
-    await query.answer()
-    chat_id = query.message.chat.id
-    if len(contents) > 1 and all(is_image_file(file) for file, _data in contents):
-        await bot.send_media_group(
-            chat_id,
-            [
-                InputMediaPhoto(media=BufferedInputFile(data, f"werk-{index + 1}.jpg"))
-                for index, (_file, data) in enumerate(contents[:10])
-            ],
-        )
-        return
-    for file, data in contents:
-        await send_kept_file(bot, chat_id, file, data)
+        return None
+    return Picked(entry.pupil_name, {"evidence_id": entry.item.id, "offset": button.offset})
 
 
-async def decided(
-    query: CallbackQuery,
-    callback_data: ReviewDecide,
-    bot: Bot,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-    clock: Clock | None = None,
-) -> None:
-    """✅ Mag naar ouders / 🔒 Alleen op school. The card then shows what waits next."""
-    assert viewer.person is not None
-    entry = await review_item(
-        session, teacher_id=viewer.person.id, evidence_id=callback_data.evidence_id
-    )
-    if entry is None:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
-        return
-    now = clock.now() if clock is not None else datetime.now(UTC)
-    try:
-        await decide_approval(
-            session,
-            teacher_id=viewer.person.id,
-            evidence_id=entry.item.id,
-            approve=callback_data.approve,
-            now=now,
-        )
-    except EvidenceRefusedError:
-        # Another teacher decided first, or the pupil stopped sharing it.
-        await query.answer(_("Hierover is al beslist."), show_alert=True)
-        await _replace_card(query, bot, session, viewer, settings, callback_data.offset)
-        return
-    await query.answer(
-        _("De ouders kunnen het nu zien.")
-        if callback_data.approve
-        else _("Het blijft op school; de ouders zien het niet.")
-    )
-    await _replace_card(query, bot, session, viewer, settings, callback_data.offset)
-
-
-async def write_started(
-    query: CallbackQuery,
-    callback_data: ReviewWrite,
-    state: FSMContext,
-    session: AsyncSession,
-    viewer: Viewer,
-) -> None:
-    """👍 Top / 💡 Tip: asks for one line."""
-    assert viewer.person is not None and isinstance(query.message, Message)
-    entry = await review_item(
-        session, teacher_id=viewer.person.id, evidence_id=callback_data.evidence_id
-    )
-    if entry is None:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
-        return
-    await query.answer()
-    kind = "tip" if callback_data.kind == "tip" else "top"
-    await state.set_state(ReviewFeedback.writing)
-    await state.set_data(
-        {
-            "evidence_id": entry.item.id,
-            "kind": kind,
-            "offset": callback_data.offset,
-            "card": query.message.message_id,
-        }
-    )
-    name = _first_name(entry.pupil_name)
-    prompt = (
-        fill(_("Typ je top voor {name}: wat ging goed? Eén regel is genoeg."), name=name)
-        if kind == "top"
-        else fill(
-            _("Typ je tip voor {name}: wat kan een volgende keer beter? Eén regel is genoeg."),
-            name=name,
-        )
-    )
-    await query.message.answer(prompt)
-
-
-async def feedback_typed(
-    message: Message,
-    bot: Bot,
-    state: FSMContext,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-    clock: Clock | None = None,
-) -> None:
-    """Saves the top or tip, tells the pupil (through the reminder dispatcher, in their own
-    language, outside quiet hours) and shows the card again with it."""
-    assert viewer.person is not None and message.text is not None
-    text = " ".join(message.text.split())
-    if len(text) > MAX_LINE:
-        await message.answer(
-            _("Dat is wat lang. Kun je het korter zeggen? (hooguit {limit} tekens)").format(
-                limit=MAX_LINE
-            )
-        )
-        return
-    data = await state.get_data()
-    is_tip = data.get("kind") == "tip"
+async def _give(session: AsyncSession, teacher: PersonRef, typed: Typed) -> Given | None:
     try:
         feedback = await give_teacher_feedback(
             session,
-            teacher_id=viewer.person.id,
-            evidence_id=int(data["evidence_id"]),
-            top=None if is_tip else text,
-            tip=text if is_tip else None,
+            teacher_id=teacher.id,
+            evidence_id=int(typed.about["evidence_id"]),
+            top=typed.top,
+            tip=typed.tip,
         )
     except (EvidenceRefusedError, KeyError, ValueError):
-        await state.clear()
-        await message.answer(_("Die keuze ken ik niet."))
-        return
-    await state.clear()
-    moment = clock.now() if clock is not None else datetime.now(UTC)
-    pupil = await recipient(session, person_id=feedback.pupil_id)
-    # The notice parents' tops & tips use too: one wording for the pupil.
-    await announce_feedback(
-        session,
-        feedback_id=feedback.id,
-        person_ids=[pupil.person_id] if pupil is not None else [],
-        moment=moment,
-    )
+        return None
     # Parents who asked for feedback notices hear of it too; whether they may (the work
     # shared and approved, the notices still wanted) is decided when it is sent.
     parents = await parents_to_notify(session, pupil_id=feedback.pupil_id)
@@ -494,41 +242,94 @@ async def feedback_typed(
         session,
         feedback_id=feedback.id,
         person_ids=[parent.person_id for parent in parents],
-        moment=moment,
+        moment=typed.moment,
         audience=PARENT_AUDIENCE,
     )
     evidence_id = feedback.evidence_id or 0
-    entry = await review_item(session, teacher_id=viewer.person.id, evidence_id=evidence_id)
-    name = _first_name(entry.pupil_name) if entry else ""
-    await message.answer(
-        fill(_("Bewaard ✅ {name} krijgt je tip te zien."), name=name)
-        if is_tip
-        else fill(_("Bewaard ✅ {name} krijgt je top te zien."), name=name)
-    )
-    # The card, now with the feedback, below the typed line; the old one goes.
-    if data.get("card"):
-        await _remove(bot, message.chat.id, int(data["card"]))
-    offset = await review_position(session, teacher_id=viewer.person.id, evidence_id=evidence_id)
-    await send_card(bot, message.chat.id, session, viewer, settings, offset)
+    entry = await review_item(session, teacher_id=teacher.id, evidence_id=evidence_id)
+    offset = await review_position(session, teacher_id=teacher.id, evidence_id=evidence_id)
+    return Given(feedback.id, feedback.pupil_id, entry.pupil_name if entry else "", offset)
 
 
-async def not_text(message: Message) -> None:
-    """A photo or sticker while the words of the top or tip are expected."""
-    await message.answer(_("Typ je top of tip als tekst, of /annuleer om te stoppen."))
+# /werk and ◀️ / ▶️: a photo card cannot become a text card, so a page replaces the card.
+PROMPTS = Prompts(
+    top=__("Typ je top voor {name}: wat ging goed? Eén regel is genoeg."),
+    tip=__("Typ je tip voor {name}: wat kan een volgende keer beter? Eén regel is genoeg."),
+)
+REVIEW = ReviewCards(card, replace_card, ReviewFeedback.writing, PROMPTS, _pick, _give)
+
+
+async def opened_from_digest(
+    query: CallbackQuery,
+    bot: Bot,
+    state: FSMContext,
+    session: AsyncSession,
+    person: PersonRef,
+    settings: Settings,
+) -> None:
+    """The digest's button: the digest stays, the first card comes below it."""
+    assert isinstance(query.message, Message)
+    await query.answer()
+    await state.clear()
+    await send_card(bot, query.message.chat.id, await card(session, person, settings, 0))
+
+
+async def _pupils_work(
+    session: AsyncSession, teacher: PersonRef, evidence_id: int
+) -> EvidenceView | None:
+    entry = await review_item(session, teacher_id=teacher.id, evidence_id=evidence_id)
+    return entry.item if entry is not None else None
+
+
+LOOK = FilesButton(_pupils_work)
+
+
+async def decided(
+    query: CallbackQuery,
+    callback_data: ReviewDecide,
+    bot: Bot,
+    session: AsyncSession,
+    person: PersonRef,
+    settings: Settings,
+    clock: Clock,
+) -> None:
+    """✅ Mag naar ouders / 🔒 Alleen op school. The card then shows what waits next."""
+    entry = await review_item(session, teacher_id=person.id, evidence_id=callback_data.evidence_id)
+    if entry is None:
+        await refuse(query)
+        return
+    try:
+        await decide_approval(
+            session,
+            teacher_id=person.id,
+            evidence_id=entry.item.id,
+            approve=callback_data.approve,
+            now=clock.now(),
+        )
+    except EvidenceRefusedError:
+        # Another teacher decided first, or the pupil stopped sharing it.
+        await query.answer(_("Hierover is al beslist."), show_alert=True)
+    else:
+        await query.answer(
+            _("De ouders kunnen het nu zien.")
+            if callback_data.approve
+            else _("Het blijft op school; de ouders zien het niet.")
+        )
+    await replace_card(query, bot, await card(session, person, settings, callback_data.offset))
 
 
 # --- the daily digest -----------------------------------------------------------------------
 
 
 async def compose_evidence_digest(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> Sequence[TelegramMethod[Any]] | None:
     """How much new work came in since the previous digest, and how much waits for
     approval; nothing when both are zero. Replaces the previous digest's message."""
     previous = await previous_notice(
         session, person_id=reminder.person_id, kind=reminder.kind, before_id=reminder.id
     )
-    since = previous.sent_at if previous is not None else now - FIRST_DIGEST_LOOKBACK
+    since = previous.sent_at if previous is not None else context.now - FIRST_DIGEST_LOOKBACK
     counts = await review_counts(session, teacher_id=reminder.person_id, since=since)
     if not counts.new and not counts.pending:
         return None
@@ -563,20 +364,22 @@ async def compose_evidence_digest(
     return methods
 
 
-COMPOSERS = {EVIDENCE_DIGEST: compose_evidence_digest}
+def register_composers(registry: ComposerRegistry) -> None:
+    """The teacher's daily digest of new and waiting work."""
+    registry.register(ReminderKind.EVIDENCE_DIGEST, compose_evidence_digest)
 
 
 def build_router() -> Router:
     router = Router(name="evidence_review")
     teacher = HasRole(Role.TEACHER)
-    router.message.register(open_review, Command("werk"), teacher)
-    router.message.register(open_review, F.text == BUTTON_WORK, teacher)
+    router.message.register(REVIEW.open, Command("werk"), teacher)
+    router.message.register(REVIEW.open, F.text == BUTTON_WORK, teacher)
     router.callback_query.register(opened_from_digest, OpenReview.filter(), teacher)
-    router.callback_query.register(page_turned, ReviewAt.filter(), teacher)
-    router.callback_query.register(look, ReviewLook.filter(), teacher)
+    router.callback_query.register(REVIEW.page_turned, ReviewAt.filter(), teacher)
+    router.callback_query.register(LOOK.tapped, ReviewLook.filter(), teacher)
     router.callback_query.register(decided, ReviewDecide.filter(), teacher)
-    router.callback_query.register(write_started, ReviewWrite.filter(), teacher)
-    router.message.register(feedback_typed, ReviewFeedback.writing, TYPED, teacher)
+    router.callback_query.register(REVIEW.write_started, ReviewWrite.filter(), teacher)
+    router.message.register(REVIEW.feedback_typed, ReviewFeedback.writing, TYPED, teacher)
     # Commands are left to their own handlers (/annuleer, /help ...).
     router.message.register(not_text, ReviewFeedback.writing, ~F.text.startswith("/"), teacher)
     return router

@@ -22,7 +22,7 @@ reached are shown with ⏳ and may still be chosen: the teacher sees them in the
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -39,9 +39,12 @@ from chat_ui.filters import HasRole
 from chat_ui.keyboards import button, edit_card, main_menu, shorten
 from chat_ui.texts import bold, fill
 from config.settings import Settings
+from conversations.card import arrows, checked, paged, refuse
+from conversations.goal_picker import GoalPicker
 from language.i18n import _
+from scheduler.composers import ComposerContext, ComposerRegistry
 from services.clock import Clock, school_today
-from storage.accounts import Recipient, Viewer, teachers_to_notify
+from storage.accounts import PersonRef, Recipient, Viewer, teachers_to_notify
 from storage.goals import (
     GoalChoice,
     GoalChoiceError,
@@ -51,9 +54,7 @@ from storage.goals import (
     chosen_goals,
     decide_proposal,
     decision_on,
-    goal_sets_of,
     goals_of_line,
-    lines_of,
     open_proposal,
     propose_goal,
     pupil_context,
@@ -61,13 +62,11 @@ from storage.goals import (
     teacher_offer,
 )
 from storage.models import GoalMode, PupilGoalStatus, Role
-from storage.reminders import DueReminder, schedule_reminder
+from storage.reminders import DueReminder, ReminderKind, schedule_reminder
 
 log = logging.getLogger(__name__)
 
 # Reminder kinds: the mentor asked about a proposed goal, the pupil told the decision.
-GOAL_PROPOSAL = "goal_proposal"
-GOAL_DECISION = "goal_decision"
 
 PAGE_SIZE = 6
 TIER_STARS = {1: "⭐", 2: "⭐⭐", 3: "⭐⭐⭐"}
@@ -122,13 +121,22 @@ class Decide(CallbackData, prefix="gdc"):
     approve: bool
 
 
+def proposal_gone() -> str:
+    """A teacher's answer to a proposal that is no longer theirs to decide on."""
+    return _("Dit voorstel is al beoordeeld, of het is niet van jouw leerling.")
+
+
+PICKER = GoalPicker(
+    open_set=lambda set_id: BrowseSet(set_id=set_id),
+    open_line=lambda line_id: BrowseLine(line_id=line_id, page=0),
+    all_sets=BrowseSets(),
+)
+
+
 async def _context(
-    session: AsyncSession, viewer: Viewer, settings: Settings, clock: Clock | None
+    session: AsyncSession, pupil: PersonRef, settings: Settings, clock: Clock
 ) -> PupilContext:
-    assert viewer.person is not None
-    return await pupil_context(
-        session, pupil_id=viewer.person.id, today=school_today(settings, clock)
-    )
+    return await pupil_context(session, pupil_id=pupil.id, today=school_today(settings, clock))
 
 
 async def start(
@@ -136,11 +144,12 @@ async def start(
     state: FSMContext,
     session: AsyncSession,
     viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """/doelen: the goals of this period, chosen the way the group works."""
-    context = await _context(session, viewer, settings, clock)
+    context = await _context(session, person, settings, clock)
     if context.period_id is None:
         await message.answer(
             _("Er is nu geen periode om doelen voor te kiezen. Je leerkracht zet die klaar."),
@@ -205,12 +214,12 @@ async def offer_line(
     query: CallbackQuery,
     callback_data: OfferLine,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Another learning line of the teacher's offer."""
-    context = await _context(session, viewer, settings, clock)
+    context = await _context(session, person, settings, clock)
     offer = await teacher_offer(session, context=context)
     if not 0 <= callback_data.index < len(offer):
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
@@ -224,12 +233,12 @@ async def offer_pick(
     query: CallbackQuery,
     callback_data: OfferPick,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """One tap takes a prepared level of a line, then the next line is shown."""
-    context = await _context(session, viewer, settings, clock)
+    context = await _context(session, person, settings, clock)
     try:
         chosen = await choose_offered_goal(session, context=context, goal_id=callback_data.goal_id)
     except GoalChoiceError:
@@ -271,8 +280,7 @@ async def _my_goals_text(session: AsyncSession, context: PupilContext) -> str:
 async def _sets_screen(
     session: AsyncSession, context: PupilContext
 ) -> tuple[str, InlineKeyboardMarkup]:
-    goal_sets = await goal_sets_of(session, school_id=context.school_id)
-    rows = [[button(goal_set.name, BrowseSet(set_id=goal_set.id))] for goal_set in goal_sets]
+    rows = await PICKER.sets(session, school_id=context.school_id)
     rows.append([button(_("🔎 Zoeken op woord"), StartSearch())])
     rows.append([button(_("✅ Klaar"), Finished())])
     text = _("Welk doel wil je leren? Kies eerst een onderwerp, of zoek op een woord.")
@@ -283,70 +291,44 @@ async def browse_sets(
     query: CallbackQuery,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """All goal sets of the school: the start of browsing (also for a harder goal)."""
     await query.answer()
     await state.set_state(ChoosingGoals.browse)
-    context = await _context(session, viewer, settings, clock)
+    context = await _context(session, person, settings, clock)
     text, keyboard = await _sets_screen(session, context)
     await edit_card(query, text, keyboard)
-
-
-async def browse_set(
-    query: CallbackQuery,
-    callback_data: BrowseSet,
-    session: AsyncSession,
-    viewer: Viewer,
-) -> None:
-    """The learning lines of one goal set."""
-    assert viewer.person is not None
-    lines = await lines_of(
-        session, school_id=viewer.person.school_id, goal_set_id=callback_data.set_id
-    )
-    if not lines:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
-        return
-    await query.answer()
-    rows = [[button(shorten(line.name), BrowseLine(line_id=line.id, page=0))] for line in lines]
-    rows.append([button(_("⬅️ Terug"), BrowseSets())])
-    await edit_card(query, _("Kies een leerlijn:"), InlineKeyboardMarkup(inline_keyboard=rows))
 
 
 async def browse_line(
     query: CallbackQuery,
     callback_data: BrowseLine,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """The goals of a line, a page at a time, marked ✅ chosen and ⏳ not ready yet."""
-    context = await _context(session, viewer, settings, clock)
+    context = await _context(session, person, settings, clock)
     choices = await goals_of_line(session, context=context, line_id=callback_data.line_id)
     if not choices:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+        await refuse(query)
         return
     await query.answer()
-    pages = max(1, (len(choices) + PAGE_SIZE - 1) // PAGE_SIZE)
-    page = min(max(callback_data.page, 0), pages - 1)
-    shown = choices[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    text, rows = _goal_list(choices[0].goal.line_name, shown)
-    navigation = []
-    if page > 0:
-        navigation.append(button("⬅️", BrowseLine(line_id=callback_data.line_id, page=page - 1)))
-    if page < pages - 1:
-        navigation.append(button("➡️", BrowseLine(line_id=callback_data.line_id, page=page + 1)))
+    shown = paged(choices, callback_data.page, PAGE_SIZE)
+    text, rows = _goal_list(choices[0].goal.line_name, shown.shown)
+    navigation = arrows(shown, lambda page: BrowseLine(line_id=callback_data.line_id, page=page))
     if navigation:
         rows.append(navigation)
-    rows.append([button(_("⬅️ Terug"), BrowseSet(set_id=choices[0].goal.goal_set_id))])
+    rows.append(PICKER.back_to_set(choices))
     await edit_card(query, text, InlineKeyboardMarkup(inline_keyboard=rows))
 
 
 def _goal_list(
-    title: str, choices: list[GoalChoice]
+    title: str, choices: Sequence[GoalChoice]
 ) -> tuple[str, list[list[InlineKeyboardButton]]]:
     lines = [bold(title), _("Tik op een doel om het te kiezen.")]
     rows = []
@@ -378,13 +360,13 @@ async def search_typed(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Goals matching the typed words."""
     assert message.text is not None
-    context = await _context(session, viewer, settings, clock)
+    context = await _context(session, person, settings, clock)
     found = await search_goals(session, context=context, words=message.text[:100])
     await state.set_state(ChoosingGoals.browse)
     if not found:
@@ -408,36 +390,37 @@ async def propose(
     callback_data: Propose,
     bot: Bot,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """The pupil proposes a goal; the mentor gets it with buttons to confirm or decline."""
-    context = await _context(session, viewer, settings, clock)
+    context = await _context(session, person, settings, clock)
     try:
         chosen = await propose_goal(session, context=context, goal_id=callback_data.goal_id)
     except GoalChoiceError:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
     await query.answer()
-    assert query.message is not None and viewer.person is not None
+    assert query.message is not None
     if chosen.status is not PupilGoalStatus.PROPOSED:
         await query.message.answer(
             fill(_("{goal} is al een van je doelen."), goal=chosen.goal.text)
         )
         return
-    teachers = await teachers_to_notify(session, pupil_id=viewer.person.id)
+    teachers = await teachers_to_notify(session, pupil_id=person.id)
     # The mentor is asked through the reminder queue: in their own language, and a pupil
     # proposing at nine in the evening does not wake the teacher (quiet hours wait).
-    moment = clock.now() if clock is not None else datetime.now(UTC)
+    moment = clock.now()
     for teacher in teachers:
         await schedule_reminder(
             session,
-            kind=GOAL_PROPOSAL,
+            kind=ReminderKind.GOAL_PROPOSAL,
             person_id=teacher.person_id,
             due_at=moment,
             idempotency_key=(
-                f"{GOAL_PROPOSAL}:{chosen.pupil_goal_id}:{teacher.person_id}:{moment.timestamp()}"
+                f"{ReminderKind.GOAL_PROPOSAL}:{chosen.pupil_goal_id}:"
+                f"{teacher.person_id}:{moment.timestamp()}"
             ),
             payload={"pupil_goal_id": chosen.pupil_goal_id},
         )
@@ -455,35 +438,34 @@ async def decide(
     callback_data: Decide,
     bot: Bot,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
     """A teacher confirms or declines a pupil's proposal; the pupil hears it (queued, like
     the question: outside quiet hours, in the pupil's language)."""
-    assert viewer.person is not None
-    decided = await decide_proposal(
-        session,
-        teacher_id=viewer.person.id,
-        pupil_goal_id=callback_data.pupil_goal_id,
-        approve=callback_data.approve,
+    decided = await checked(
+        query,
+        await decide_proposal(
+            session,
+            teacher_id=person.id,
+            pupil_goal_id=callback_data.pupil_goal_id,
+            approve=callback_data.approve,
+        ),
+        proposal_gone(),
     )
     if decided is None:
-        await query.answer(
-            _("Dit voorstel is al beoordeeld, of het is niet van jouw leerling."), show_alert=True
-        )
         return
     pupil_id, goal = decided
-    await query.answer()
     if query.message is not None and isinstance(query.message, Message):
         verdict = _("✅ Goedgekeurd") if callback_data.approve else _("✖️ Nu niet")
         await query.message.edit_text(fill("{goal}\n", goal=goal.text) + verdict)
-    moment = clock.now() if clock is not None else datetime.now(UTC)
+    moment = clock.now()
     await schedule_reminder(
         session,
-        kind=GOAL_DECISION,
+        kind=ReminderKind.GOAL_DECISION,
         person_id=pupil_id,
         due_at=moment,
-        idempotency_key=f"{GOAL_DECISION}:{callback_data.pupil_goal_id}",
+        idempotency_key=f"{ReminderKind.GOAL_DECISION}:{callback_data.pupil_goal_id}",
         payload={"pupil_goal_id": callback_data.pupil_goal_id},
     )
 
@@ -492,7 +474,7 @@ async def decide(
 
 
 async def compose_goal_proposal(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> list[TelegramMethod[Any]] | None:
     """The mentor's question about a proposed goal; nothing once it is decided already."""
     try:
@@ -520,7 +502,7 @@ async def compose_goal_proposal(
 
 
 async def compose_goal_decision(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> list[TelegramMethod[Any]] | None:
     """The pupil hears what the mentor decided."""
     try:
@@ -543,7 +525,10 @@ async def compose_goal_decision(
     return [SendMessage(chat_id=to.telegram_user_id, text=text)]
 
 
-COMPOSERS = {GOAL_PROPOSAL: compose_goal_proposal, GOAL_DECISION: compose_goal_decision}
+def register_composers(registry: ComposerRegistry) -> None:
+    """The mentor's question about a proposed goal, and the answer to the pupil."""
+    registry.register(ReminderKind.GOAL_PROPOSAL, compose_goal_proposal)
+    registry.register(ReminderKind.GOAL_DECISION, compose_goal_decision)
 
 
 async def finished(
@@ -551,13 +536,14 @@ async def finished(
     state: FSMContext,
     session: AsyncSession,
     viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Shows the chosen goals and ends the choice."""
     await query.answer()
     await state.clear()
-    context = await _context(session, viewer, settings, clock)
+    context = await _context(session, person, settings, clock)
     if query.message is not None and isinstance(query.message, Message):
         await query.message.edit_text(await _my_goals_text(session, context))
         await query.message.answer(_("Kies iets uit het menu."), reply_markup=main_menu(viewer))
@@ -575,13 +561,15 @@ def build_router() -> Router:
     router.callback_query.register(offer_line, OfferLine.filter(), pupil)
     router.callback_query.register(offer_pick, OfferPick.filter(), pupil)
     router.callback_query.register(browse_sets, BrowseSets.filter(), pupil)
-    router.callback_query.register(browse_set, BrowseSet.filter(), pupil)
+    router.callback_query.register(PICKER.set_opened, BrowseSet.filter(), pupil)
     router.callback_query.register(browse_line, BrowseLine.filter(), pupil)
     router.callback_query.register(start_search, StartSearch.filter(), pupil)
     router.callback_query.register(propose, Propose.filter(), pupil)
     router.callback_query.register(finished, Finished.filter(), pupil)
     router.callback_query.register(decide, Decide.filter(), HasRole(Role.TEACHER))
-    router.message.register(search_typed, ChoosingGoals.search, F.text & ~F.text.startswith("/"))
+    router.message.register(
+        search_typed, ChoosingGoals.search, F.text & ~F.text.startswith("/"), pupil
+    )
     for state in (ChoosingGoals.offer, ChoosingGoals.browse):
         router.message.register(re_ask, state, ~F.text.startswith("/"))
     return router

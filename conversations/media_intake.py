@@ -35,18 +35,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
 from language.i18n import _, ngettext
-from media.pipeline import (
-    EXTENSIONS,
-    MediaRefusedError,
-    MediaStore,
-    RefusalReason,
-    StoredFile,
-    StoredImage,
-    StoredVideo,
-    looks_like_image,
-)
+from media.refusals import MediaRefusedError, RefusalReason
+from media.sniffing import looks_like_image
+from media.store import EXTENSIONS, MediaStore, passed_on_name
 from storage.evidence import EvidenceFileView
-from storage.media_files import record_media
+from storage.media_files import StoredFile, StoredImage, StoredVideo, record_media
 from storage.models import MediaKind
 
 T = TypeVar("T")
@@ -98,6 +91,14 @@ def refusal_text(reason: RefusalReason, *, limit: int | None = None) -> str:
             "Er zit te veel in dit bestand om te bewaren. Stuur een kleinere versie."
         ),
         RefusalReason.TOO_LONG: _("Deze video is te lang. Maak hem korter en stuur hem opnieuw."),
+        RefusalReason.ACTIVE_CONTENT: _(
+            "In dit bestand zit code, zoals in een programma of een webpagina. "
+            "Zulke bestanden bewaar ik niet. Stuur je werk als foto, PDF of Word-bestand."
+        ),
+        RefusalReason.MACROS: _(
+            "In dit bestand zitten macro's: kleine programmaatjes. Die bewaar ik niet. "
+            "Sla je werk op als PDF of als gewoon Word-bestand (.docx) en stuur het opnieuw."
+        ),
     }
     return texts.get(reason, _("Dit bestand kan ik niet bewaren."))
 
@@ -382,12 +383,16 @@ async def send_kept_file(bot: Bot, chat_id: int, file: EvidenceFileView, data: b
     elif file.kind is MediaKind.VIDEO and file.mime_type == "video/mp4":
         await bot.send_video(
             chat_id,
-            BufferedInputFile(data, file.original_name or "video.mp4"),
+            BufferedInputFile(
+                data, passed_on_name(file.original_name, file.mime_type) or "video.mp4"
+            ),
             duration=file.duration_seconds,
             width=file.width,
             height=file.height,
             supports_streaming=True,
         )
     else:
-        name = file.original_name or "bestand." + EXTENSIONS.get(file.mime_type, "bin")
+        # Cleaned again on the way out: rows stored before names were cleaned still exist.
+        fallback = "bestand." + EXTENSIONS.get(file.mime_type, "bin")
+        name = passed_on_name(file.original_name, file.mime_type) or fallback
         await bot.send_document(chat_id, BufferedInputFile(data, name))

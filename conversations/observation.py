@@ -25,7 +25,6 @@ button brings back is checked against them, and again by storage when the note i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
 from datetime import date
 from typing import Any
 
@@ -40,16 +39,12 @@ from chat_ui.filters import HasRole
 from chat_ui.keyboards import button, shorten
 from chat_ui.texts import fill, names_list
 from config.settings import Settings
-from conversations.media_intake import (
-    keep_photo,
-    keep_voice,
-    kept_or_explained,
-    media_store,
-    record_file,
-)
+from conversations.card import TYPED, CardDialogue, one_offered, toggled, too_long
+from conversations.media_intake import media_store, record_file
+from conversations.pupil_picker import pupil_keyboard
 from language.i18n import _, ngettext
 from services.clock import Clock, school_today
-from storage.accounts import Viewer
+from storage.accounts import PersonRef
 from storage.models import Role
 from storage.observations import (
     NoteMedia,
@@ -67,14 +62,10 @@ from storage.observations import (
 from storage.overview import active_group_id
 from storage.policy import teaches_pupil
 
-PUPILS_PER_PAGE = 8
 MAX_GOAL_BUTTONS = 8
 MAX_UNSEEN_BUTTONS = 8
 MAX_NOTE = 2000
 NO_GOAL = 0
-
-# Typed text that is not a command: "/annuleer" in the middle of a step is a command.
-TYPED = F.text & ~F.text.startswith("/")
 
 
 class Observing(StatesGroup):
@@ -125,39 +116,6 @@ def _shown_pupils(data: dict[str, Any]) -> list[dict[str, Any]]:
     if data.get("filter_ids"):
         return [pupil for pupil in pupils if pupil["id"] in data["filter_ids"]]
     return pupils
-
-
-def pupil_keyboard(
-    shown: list[dict[str, Any]],
-    *,
-    page: int,
-    pick: Callable[[int], CallbackData],
-    turn: Callable[[int], CallbackData],
-    picked: Collection[int] = (),
-    filtered: bool = False,
-    done: CallbackData | None = None,
-) -> InlineKeyboardMarkup:
-    """Pupils as buttons, two a row, paged; shared by every dialogue that asks "which pupil?"
-    (`pick` and `turn` make the dialogue's own callback data for a pupil and a page)."""
-    pages = max(1, -(-len(shown) // PUPILS_PER_PAGE))
-    page = min(page, pages - 1)
-    buttons = [
-        button(("✅ " if pupil["id"] in picked else "") + pupil["name"], pick(pupil["id"]))
-        for pupil in shown[page * PUPILS_PER_PAGE : (page + 1) * PUPILS_PER_PAGE]
-    ]
-    rows = [buttons[index : index + 2] for index in range(0, len(buttons), 2)]
-    nav = []
-    if page > 0:
-        nav.append(button("⬅️", turn(page - 1)))
-    if page + 1 < pages:
-        nav.append(button("➡️", turn(page + 1)))
-    if filtered:
-        nav.append(button(_("Alle leerlingen"), turn(0)))
-    if nav:
-        rows.append(nav)
-    if done is not None:
-        rows.append([button(_("Verder ➡️"), done)])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def _pupil_keyboard(data: dict[str, Any]) -> InlineKeyboardMarkup:
@@ -233,20 +191,7 @@ def _question(step: str, data: dict[str, Any]) -> tuple[str, InlineKeyboardMarku
     )
 
 
-async def _show(
-    bot: Bot, chat_id: int, state: FSMContext, step: str, *, new_message: bool = False
-) -> None:
-    data = await state.get_data()
-    text, keyboard = _question(step, data)
-    await state.set_state(STATES[step])
-    card = data.get("card")
-    if card and not new_message and step in CARD_STEPS:
-        await bot.edit_message_text(
-            text=text, chat_id=chat_id, message_id=card, reply_markup=keyboard
-        )
-        return
-    sent = await bot.send_message(chat_id, text, reply_markup=keyboard)
-    await state.update_data(card=sent.message_id if step in CARD_STEPS else None)
+CARD = CardDialogue(STATES, _question, CARD_STEPS)
 
 
 async def _no_pupils(bot: Bot, chat_id: int, state: FSMContext) -> None:
@@ -266,18 +211,17 @@ async def begin(
     chat_id: int,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    teacher: PersonRef,
     settings: Settings,
-    clock: Clock | None,
+    clock: Clock,
     *,
     picked: tuple[int, ...] = (),
 ) -> None:
     """A new note from the menu (choose pupils), or for pupils already known."""
-    assert viewer.person is not None
     # The picker offers the active group (/groep); pupils already chosen by a button may be
     # of any of the teacher's groups.
-    group_id = None if picked else await active_group_id(session, teacher_id=viewer.person.id)
-    pupils = await pupils_of_teacher(session, teacher_id=viewer.person.id, group_id=group_id)
+    group_id = None if picked else await active_group_id(session, teacher_id=teacher.id)
+    pupils = await pupils_of_teacher(session, teacher_id=teacher.id, group_id=group_id)
     if not pupils:
         await _no_pupils(bot, chat_id, state)
         return
@@ -290,9 +234,9 @@ async def begin(
         }
     )
     if picked:
-        await _after_pupils(bot, chat_id, state, session, viewer, new_message=True)
+        await _after_pupils(bot, chat_id, state, session, teacher, new_message=True)
         return
-    await _show(bot, chat_id, state, "pupils", new_message=True)
+    await CARD.show(bot, chat_id, state, "pupils", new_message=True)
 
 
 async def begin_shortcut(
@@ -300,14 +244,13 @@ async def begin_shortcut(
     chat_id: int,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    teacher: PersonRef,
     settings: Settings,
-    clock: Clock | None,
+    clock: Clock,
     line: str,
 ) -> None:
     """`/obs Sam, Noor werkten goed samen #samenwerken`: only the visibility is asked."""
-    assert viewer.person is not None
-    pupils = await pupils_of_teacher(session, teacher_id=viewer.person.id)
+    pupils = await pupils_of_teacher(session, teacher_id=teacher.id)
     if not pupils:
         await _no_pupils(bot, chat_id, state)
         return
@@ -352,9 +295,9 @@ async def begin_shortcut(
                 )
             )
         await state.update_data(hint="\n".join(hints))
-        await _show(bot, chat_id, state, "pupils", new_message=True)
+        await CARD.show(bot, chat_id, state, "pupils", new_message=True)
         return
-    await _after_pupils(bot, chat_id, state, session, viewer, new_message=True)
+    await _after_pupils(bot, chat_id, state, session, teacher, new_message=True)
 
 
 async def _after_pupils(
@@ -362,19 +305,18 @@ async def _after_pupils(
     chat_id: int,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    teacher: PersonRef,
     *,
     new_message: bool = False,
 ) -> None:
     """The note may already be there (/obs); else offer the pupils' goals, else ask the text."""
-    assert viewer.person is not None
     data = await state.get_data()
     if data.get("text"):
-        await _show(bot, chat_id, state, "visibility", new_message=new_message)
+        await CARD.show(bot, chat_id, state, "visibility", new_message=new_message)
         return
     goals = await current_goals_of(
         session,
-        teacher_id=viewer.person.id,
+        teacher_id=teacher.id,
         pupil_ids=data["picked"],
         today=date.fromisoformat(data["today"]),
     )
@@ -382,9 +324,9 @@ async def _after_pupils(
         await state.update_data(
             goals=[{"id": goal.id, "text": goal.text} for goal in goals[:MAX_GOAL_BUTTONS]]
         )
-        await _show(bot, chat_id, state, "goal", new_message=new_message)
+        await CARD.show(bot, chat_id, state, "goal", new_message=new_message)
         return
-    await _show(bot, chat_id, state, "text", new_message=True)
+    await CARD.show(bot, chat_id, state, "text", new_message=True)
 
 
 async def pupil_toggled(
@@ -393,17 +335,10 @@ async def pupil_toggled(
     """A tap ticks or unticks a pupil; only pupils that were offered count."""
     data = await state.get_data()
     assert query.message is not None
-    if callback_data.pupil_id not in {pupil["id"] for pupil in data["pupils"]}:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+    if not await one_offered(query, data["pupils"], callback_data.pupil_id):
         return
-    await query.answer()
-    picked: list[int] = data.get("picked", [])
-    if callback_data.pupil_id in picked:
-        picked.remove(callback_data.pupil_id)
-    else:
-        picked.append(callback_data.pupil_id)
-    await state.update_data(picked=picked)
-    await _show(bot, query.message.chat.id, state, "pupils")
+    await state.update_data(picked=toggled(data.get("picked", []), callback_data.pupil_id))
+    await CARD.show(bot, query.message.chat.id, state, "pupils")
 
 
 async def page_turned(
@@ -412,7 +347,7 @@ async def page_turned(
     await query.answer()
     assert query.message is not None
     await state.update_data(page=max(0, callback_data.page), filter_ids=None)
-    await _show(bot, query.message.chat.id, state, "pupils")
+    await CARD.show(bot, query.message.chat.id, state, "pupils")
 
 
 async def pupils_typed(message: Message, bot: Bot, state: FSMContext) -> None:
@@ -430,11 +365,11 @@ async def pupils_typed(message: Message, bot: Bot, state: FSMContext) -> None:
         await state.update_data(picked=picked, filter_ids=None, page=0)
     else:
         await state.update_data(filter_ids=[pupil.id for pupil in found], page=0)
-    await _show(bot, message.chat.id, state, "pupils", new_message=True)
+    await CARD.show(bot, message.chat.id, state, "pupils", new_message=True)
 
 
 async def pupils_done(
-    query: CallbackQuery, bot: Bot, state: FSMContext, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, bot: Bot, state: FSMContext, session: AsyncSession, person: PersonRef
 ) -> None:
     assert query.message is not None
     if not (await state.get_data()).get("picked"):
@@ -442,7 +377,7 @@ async def pupils_done(
         return
     await query.answer()
     await state.update_data(hint=None, filter_ids=None)
-    await _after_pupils(bot, query.message.chat.id, state, session, viewer)
+    await _after_pupils(bot, query.message.chat.id, state, session, person)
 
 
 async def goal_picked(
@@ -457,50 +392,21 @@ async def goal_picked(
         return
     await query.answer()
     await state.update_data(goal_id=callback_data.goal_id or None)
-    await _show(bot, query.message.chat.id, state, "text", new_message=True)
+    await CARD.show(bot, query.message.chat.id, state, "text", new_message=True)
 
 
-async def note_typed(message: Message, bot: Bot, state: FSMContext) -> None:
-    """The note itself (also typed at the goal step, which then means "no goal")."""
-    assert message.text is not None
-    if len(message.text) > MAX_NOTE:
-        await message.answer(
-            _("Dat is wat lang. Kun je het korter zeggen? (hooguit {limit} tekens)").format(
-                limit=MAX_NOTE
-            )
-        )
-        return
-    await state.update_data(text=message.text.strip())
-    await _show(bot, message.chat.id, state, "visibility", new_message=True)
-
-
-async def voice_told(message: Message, bot: Bot, state: FSMContext, settings: Settings) -> None:
-    """A spoken note: the file is stored now, its row written when the note is saved."""
-    assert message.voice is not None
-    stored = await kept_or_explained(message, keep_voice(bot, message.voice, settings))
-    if stored is None:
-        return
-    await state.update_data(voice=stored)
-    await _show(bot, message.chat.id, state, "visibility", new_message=True)
+# The note itself (also typed at the goal step, which then means "no goal"), or spoken.
+note_typed = CARD.typed_answer("visibility", "text", MAX_NOTE)
+voice_told = CARD.spoken_answer("visibility")
 
 
 async def photo_shown(message: Message, bot: Bot, state: FSMContext, settings: Settings) -> None:
     """A photo (of work, of the board); its caption, if any, is the note's text."""
-    assert message.photo is not None
     if message.caption and len(message.caption) > MAX_NOTE:
-        await message.answer(
-            _("Dat is wat lang. Kun je het korter zeggen? (hooguit {limit} tekens)").format(
-                limit=MAX_NOTE
-            )
-        )
+        await too_long(message, MAX_NOTE)
         return
-    stored = await kept_or_explained(message, keep_photo(bot, message.photo, settings))
-    if stored is None:
-        return
-    await state.update_data(photo=stored)
-    if message.caption:
-        await state.update_data(text=message.caption.strip())
-    await _show(bot, message.chat.id, state, "visibility", new_message=True)
+    caption: dict[str, Any] = {"text": message.caption.strip()} if message.caption else {}
+    await CARD.photo_answered(message, bot, state, settings, "visibility", **caption)
 
 
 async def visibility_chosen(
@@ -509,12 +415,12 @@ async def visibility_chosen(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Saves the note; storage checks every pupil and the goal once more."""
-    assert viewer.person is not None and query.message is not None
+    assert query.message is not None
     data = await state.get_data()
     voice_file_id = await record_file(session, data["voice"]) if data.get("voice") else None
     photo_file_id = (
@@ -523,7 +429,7 @@ async def visibility_chosen(
     try:
         await create_observation(
             session,
-            author_id=viewer.person.id,
+            author_id=person.id,
             pupil_ids=data.get("picked", []),
             text=data.get("text"),
             goal_id=data.get("goal_id"),
@@ -547,17 +453,16 @@ async def visibility_chosen(
             chat_id=chat_id,
             message_id=data["card"],
         )
-    text, keyboard = await unseen_message(session, viewer, settings, clock)
+    text, keyboard = await unseen_message(session, person, settings, clock)
     await bot.send_message(chat_id, _("Opgeslagen.") + " " + text, reply_markup=keyboard)
 
 
 async def unseen_message(
-    session: AsyncSession, viewer: Viewer, settings: Settings, clock: Clock | None
+    session: AsyncSession, teacher: PersonRef, settings: Settings, clock: Clock
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """ "Nog niet gezien deze 2 weken: ..." with a "Notitie bij ..." button per pupil."""
-    assert viewer.person is not None
     return await unseen_message_for(
-        session, teacher_id=viewer.person.id, today=school_today(settings, clock)
+        session, teacher_id=teacher.id, today=school_today(settings, clock)
     )
 
 
@@ -597,15 +502,13 @@ async def start_for_pupil(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """ "Notitie bij ...": a new note about that pupil, if the teacher still teaches them."""
-    assert viewer.person is not None and query.message is not None
-    if not await teaches_pupil(
-        session, teacher_id=viewer.person.id, pupil_id=callback_data.pupil_id
-    ):
+    assert query.message is not None
+    if not await teaches_pupil(session, teacher_id=person.id, pupil_id=callback_data.pupil_id):
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
     await query.answer()
@@ -614,7 +517,7 @@ async def start_for_pupil(
         query.message.chat.id,
         state,
         session,
-        viewer,
+        person,
         settings,
         clock,
         picked=(callback_data.pupil_id,),
@@ -623,16 +526,14 @@ async def start_for_pupil(
 
 async def re_ask(message: Message, bot: Bot, state: FSMContext) -> None:
     """Something unexpected (a sticker, a photo, text where a button was expected)."""
-    current = await state.get_state()
-    step = next(name for name, value in STATES.items() if value.state == current)
+    step = CARD.step_of(await state.get_state())
     if step == "text":
         await message.answer(_("Typ je notitie als tekst, of typ /annuleer om te stoppen."))
         return
     if step == "pupils" and not message.text:
         await message.answer(_("Tik op een leerling, of typ een deel van de naam."))
         return
-    await message.answer(_("Tik op een van de knoppen hieronder. 👇"))
-    await _show(bot, message.chat.id, state, step, new_message=True)
+    await CARD.ask_again(message, bot, state, step)
 
 
 def build_router() -> Router:

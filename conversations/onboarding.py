@@ -28,7 +28,7 @@ from chat_ui.commands import show_commands
 from chat_ui.i18n import viewer_is_addressed_formally
 from chat_ui.keyboards import main_menu
 from chat_ui.texts import fill, names_list
-from config.settings import Settings
+from config.settings import Settings, invite_secret_of
 from language.i18n import _, current_locale, formal_address
 from storage.accounts import Viewer, active_groups_of, children_of, load_viewer
 from storage.invites import RedeemOutcome, looks_like_code, redeem_invite
@@ -61,7 +61,12 @@ async def use_code(
 ) -> None:
     """Redeem a typed or deep-linked code and welcome the person, or say kindly what is wrong."""
     assert message.from_user is not None
-    result = await redeem_invite(session, telegram_user_id=message.from_user.id, typed_code=typed)
+    result = await redeem_invite(
+        session,
+        telegram_user_id=message.from_user.id,
+        typed_code=typed,
+        secret=invite_secret_of(settings),
+    )
     if result.outcome in (RedeemOutcome.LINKED, RedeemOutcome.ALREADY_LINKED):
         await state.clear()
         viewer = await load_viewer(session, telegram_user_id=message.from_user.id)

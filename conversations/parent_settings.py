@@ -33,7 +33,7 @@ from chat_ui.filters import HasRole
 from chat_ui.keyboards import button, edit_card, in_rows
 from chat_ui.texts import fill
 from language.i18n import _, current_locale
-from storage.accounts import Viewer
+from storage.accounts import PersonRef
 from storage.models import Role
 from storage.parents import (
     ParentPreferences,
@@ -153,21 +153,19 @@ def _unpacked(value: str) -> str:
     return f"{value[:2]}:{value[2:]}" if len(value) == 4 and value.isdigit() else ""
 
 
-async def show_settings(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+async def show_settings(message: Message, session: AsyncSession, parent: PersonRef) -> None:
     """Shows the parent's settings card."""
-    assert viewer.person is not None
-    preferences = await preferences_of(session, parent_id=viewer.person.id)
+    preferences = await preferences_of(session, parent_id=parent.id)
     if preferences is None:
         return
     await message.answer(settings_text(preferences), reply_markup=settings_keyboard(preferences))
 
 
 async def setting_tapped(
-    query: CallbackQuery, callback_data: Setting, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, callback_data: Setting, session: AsyncSession, person: PersonRef
 ) -> None:
     """Saves one change, or opens the choice of a day or time, and redraws the card."""
-    assert viewer.person is not None
-    parent_id = viewer.person.id
+    parent_id = person.id
     current = await preferences_of(session, parent_id=parent_id)
     if current is None:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)

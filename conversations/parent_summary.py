@@ -1,4 +1,4 @@
-"""The parents' weekly summary, and tops & tips from a parent.
+"""The parents' weekly summary, and the messages of parents' tops & tips.
 
 One function composes the summary of one child for one parent (`summary_messages`); the
 Friday reminder (`compose_parent_summary`, called by the reminder dispatcher inside the
@@ -9,32 +9,21 @@ to ask the child tonight), the photos the child shared (an album, at most 10), t
 the child shared (each its own message, a round one round, at most three), and the progress
 picture. The storage layer decides what a parent may see (`storage.summaries`).
 
-```mermaid
-stateDiagram-v2
-    [*] --> choose_target: 👍 Geef een top / 💡 Geef een tip (under a summary)
-    [*] --> writing: the button under a pupil's request for feedback on their plan
-    choose_target --> writing: a shared piece of work, or the plan
-    writing --> [*]: text (saved; the child and the mentor are told)
-    writing --> writing: not text
-    choose_target --> [*]: /annuleer
-    writing --> [*]: /annuleer
-```
+The dialogue in which a parent gives a top or a tip is `conversations.parent_feedback`; the
+notices it leads to, and a pupil's request for tops & tips on their plan, are composed here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiogram import Bot, F, Router
-from aiogram.filters.callback_data import CallbackData
-from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
+from aiogram import Bot
 from aiogram.methods import (
     SendDocument,
     SendMediaGroup,
@@ -46,85 +35,42 @@ from aiogram.methods import (
 )
 from aiogram.types import (
     BufferedInputFile,
-    CallbackQuery,
     InlineKeyboardMarkup,
     InputMediaPhoto,
-    Message,
 )
 from babel.dates import format_date, format_datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat_ui.filters import HasRole
-from chat_ui.keyboards import button, edit_card, shorten
+from chat_ui.keyboards import button, shorten
 from chat_ui.texts import fill
-from config.settings import Settings, load_settings
 from conversations.media_intake import is_round_video
+from conversations.parent_feedback import PARENT_AUDIENCE, FeedbackOn, GiveFeedback
 from language.i18n import _, current_locale
-from media.pipeline import EXTENSIONS, relative_path_for
-from services.clock import Clock
+from media.store import EXTENSIONS, relative_path_for
+from scheduler.composers import ComposerContext, ComposerRegistry
 from services.pictures.progress import draw_progress, picture_texts
-from storage.accounts import Recipient, Viewer, recipient, teachers_to_notify
+from storage.accounts import Recipient
 from storage.evidence import videos_for_parent
-from storage.models import FeedbackTarget, Role
+from storage.models import FeedbackTarget
 from storage.parents import (
     PLAN_FEEDBACK_MOMENTS,
-    PLAN_FEEDBACK_REQUEST,
-    FeedbackRefusedError,
     children_of_parent,
     feedback_notice,
     feedback_notice_for_parent,
     feedback_targets,
-    give_feedback,
-    parents_to_notify,
-    plan_feedback_key,
-    plan_feedback_moments_used,
     plan_for_parent,
     preferences_of,
 )
-from storage.reminders import DueReminder, schedule_reminder
+from storage.reminders import DueReminder, ReminderKind
 from storage.summaries import ChildWeek, child_week, week_start_of
 
 log = logging.getLogger(__name__)
 
-Composer = Callable[
-    [AsyncSession, DueReminder, Recipient, datetime],
-    Awaitable[Sequence[TelegramMethod[Any]] | None],
-]
-
-PARENT_SUMMARY = "parent_summary"
-FEEDBACK_NOTICE = "feedback_notice"
-# A feedback notice meant for a parent: checked against the parent's wishes and the sharing
-# of the work when it is sent, not when it was written.
-PARENT_AUDIENCE = "parent"
 MAX_GOALS_LISTED = 6
 MAX_LEVELS_LISTED = 8
 # A summary stays well under Telegram's 4096 characters, whatever teachers and pupils typed.
 MAX_NOTE = 500
 MAX_CAPTION = 850
-
-
-class GiveFeedback(CallbackData, prefix="pfb"):
-    """Under a summary: start a top or a tip about this child."""
-
-    pupil_id: int
-    kind: str  # "top" or "tip"
-
-
-class FeedbackOn(CallbackData, prefix="ptg"):
-    """The thing the top or tip is about: a shared piece of work ("e") or the plan ("p")."""
-
-    pupil_id: int
-    kind: str
-    target: str
-    target_id: int
-
-
-class ParentFeedback(StatesGroup):
-    choose_target = State()
-    writing = State()
-
-
-_TARGETS = {"e": FeedbackTarget.EVIDENCE, "p": FeedbackTarget.PLAN}
 
 
 # --- words ---------------------------------------------------------------------------------
@@ -489,12 +435,7 @@ async def all_summaries(
 
 
 async def compose_parent_summary(
-    session: AsyncSession,
-    reminder: DueReminder,
-    to: Recipient,
-    now: datetime,
-    *,
-    settings: Settings | None = None,
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> list[TelegramMethod[Any]] | None:
     """The Friday summary of the child in the payload; None when the parent switched the
     summary off since it was planned, or the child is not (any more) theirs."""
@@ -507,48 +448,21 @@ async def compose_parent_summary(
     except (KeyError, TypeError, ValueError):
         log.error("parent summary reminder %s has a broken payload", reminder.id)
         return None
-    # The dispatcher runs in the bot's process, so the environment names the same media
-    # folder the bot writes to; tests and the CLI pass their settings.
-    media_dir = Path((settings or load_settings()).media_dir)
     methods = await summary_messages(
         session,
         parent_id=reminder.person_id,
         pupil_id=pupil_id,
         week_start=week_start,
         chat_id=to.telegram_user_id,
-        now=now,
-        media_dir=media_dir,
+        now=context.now,
+        # The shared photos and videos, from the app's own media store.
+        media_dir=context.media.root,
     )
     return methods or None
 
 
-async def announce_feedback(
-    session: AsyncSession,
-    *,
-    feedback_id: int,
-    person_ids: Sequence[int],
-    moment: datetime,
-    audience: str | None = None,
-) -> None:
-    """A `feedback_notice` row per person, due now: the dispatcher sends it in their own
-    language, outside their quiet hours, and `compose_feedback_notice` decides its words (and,
-    for parents, whether it may be sent at all)."""
-    payload: dict[str, Any] = {"feedback_id": feedback_id}
-    if audience is not None:
-        payload["audience"] = audience
-    for person_id in person_ids:
-        await schedule_reminder(
-            session,
-            kind=FEEDBACK_NOTICE,
-            person_id=person_id,
-            due_at=moment,
-            idempotency_key=f"{FEEDBACK_NOTICE}:{feedback_id}:{person_id}",
-            payload=payload,
-        )
-
-
 async def compose_feedback_notice(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> list[TelegramMethod[Any]] | None:
     """Tell the child (or the mentor) about a parent's top or tip, or a parent about a
     teacher's top or tip on work the child shared."""
@@ -588,7 +502,7 @@ async def compose_feedback_notice(
 
 
 async def compose_plan_feedback_request(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> list[TelegramMethod[Any]] | None:
     """A pupil asks their parents for tops & tips on their own plan (one of two moments)."""
     try:
@@ -638,198 +552,11 @@ async def compose_plan_feedback_request(
     return [SendMessage(chat_id=to.telegram_user_id, text="\n".join(lines), reply_markup=keyboard)]
 
 
-async def ask_parents_for_feedback(
-    session: AsyncSession, *, pupil_id: int, plan_id: int, now: datetime
-) -> int | None:
-    """The pupil's request for one of the plan's two feedback moments: a message to each
-    linked parent, now. Returns the moment's number; None when both moments are used."""
-    moment = await plan_feedback_moments_used(session, plan_id=plan_id) + 1
-    if moment > PLAN_FEEDBACK_MOMENTS:
-        return None
-    for parent in await parents_to_notify(session, pupil_id=pupil_id):
-        await schedule_reminder(
-            session,
-            kind=PLAN_FEEDBACK_REQUEST,
-            person_id=parent.person_id,
-            due_at=now,
-            idempotency_key=plan_feedback_key(plan_id, moment, parent.person_id),
-            payload={"pupil_id": pupil_id, "plan_id": plan_id, "moment": moment},
-        )
-    return moment
-
-
-COMPOSERS = {
-    PARENT_SUMMARY: compose_parent_summary,
-    FEEDBACK_NOTICE: compose_feedback_notice,
-    PLAN_FEEDBACK_REQUEST: compose_plan_feedback_request,
-}
-
-
-def composers_for(settings: Settings) -> dict[str, Composer]:
-    """`COMPOSERS` with the app's own media folder bound (the shared photos are read from
-    it), for an app built with settings other than the environment's (tests, the demo)."""
-
-    async def parent_summary(
-        session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
-    ) -> list[TelegramMethod[Any]] | None:
-        return await compose_parent_summary(session, reminder, to, now, settings=settings)
-
-    return {**COMPOSERS, PARENT_SUMMARY: parent_summary}
-
-
-# --- tops & tips -----------------------------------------------------------------------------
-
-
-async def feedback_started(
-    query: CallbackQuery,
-    callback_data: GiveFeedback,
-    session: AsyncSession,
-    viewer: Viewer,
-    state: FSMContext,
-) -> None:
-    """Asks what the top or tip is about: the child's plan or a piece of shared work."""
-    assert viewer.person is not None
-    kind = "tip" if callback_data.kind == "tip" else "top"
-    targets = await feedback_targets(
-        session, parent_id=viewer.person.id, pupil_id=callback_data.pupil_id
-    )
-    if not targets:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
-        return
-    await query.answer()
-    await state.set_state(ParentFeedback.choose_target)
-    rows = [
-        [
-            button(
-                ("📝 " + _("Het plan: {idea}").format(idea=shorten(target.label, 36)))
-                if target.kind is FeedbackTarget.PLAN
-                else "📷 " + shorten(target.label or _("Werk zonder titel"), 44),
-                FeedbackOn(
-                    pupil_id=callback_data.pupil_id,
-                    kind=kind,
-                    target="p" if target.kind is FeedbackTarget.PLAN else "e",
-                    target_id=target.id,
-                ),
-            )
-        ]
-        for target in targets
-    ]
-    question = _("Waar gaat je top over?") if kind == "top" else _("Waar gaat je tip over?")
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            question, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
-        )
-
-
-async def target_chosen(
-    query: CallbackQuery,
-    callback_data: FeedbackOn,
-    session: AsyncSession,
-    viewer: Viewer,
-    state: FSMContext,
-) -> None:
-    """Asks for the text of the top or tip."""
-    assert viewer.person is not None
-    target = _TARGETS.get(callback_data.target)
-    allowed = {
-        (t.kind, t.id)
-        for t in await feedback_targets(
-            session, parent_id=viewer.person.id, pupil_id=callback_data.pupil_id, evidence_limit=50
-        )
-    }
-    if target is None or (target, callback_data.target_id) not in allowed:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
-        return
-    await query.answer()
-    # From the "what about?" question that question is replaced; from a pupil's request the
-    # request (with the plan) stays readable and the prompt comes below it.
-    replace_card = await state.get_state() == ParentFeedback.choose_target.state
-    await state.set_state(ParentFeedback.writing)
-    await state.update_data(
-        pupil_id=callback_data.pupil_id,
-        kind="tip" if callback_data.kind == "tip" else "top",
-        target=callback_data.target,
-        target_id=callback_data.target_id,
-    )
-    prompt = (
-        _("Typ je top: wat ging goed? Kort is prima.")
-        if callback_data.kind != "tip"
-        else _("Typ je tip: wat kan een volgende keer nog beter? Kort is prima.")
-    )
-    if replace_card:
-        await edit_card(query, prompt)
-    elif isinstance(query.message, Message):
-        await query.message.answer(prompt)
-
-
-async def feedback_written(
-    message: Message,
-    session: AsyncSession,
-    viewer: Viewer,
-    state: FSMContext,
-    clock: Clock | None = None,
-) -> None:
-    """Saves the top or tip; the child and the mentor hear about it."""
-    assert viewer.person is not None and message.text is not None
-    data = await state.get_data()
-    target = _TARGETS.get(str(data.get("target")))
-    text = message.text.strip()
-    if target is None or not text:
-        await message.answer(_("Typ je top of tip als tekst, of /annuleer om te stoppen."))
-        return
-    is_tip = data.get("kind") == "tip"
-    try:
-        feedback = await give_feedback(
-            session,
-            parent_id=viewer.person.id,
-            pupil_id=int(data["pupil_id"]),
-            target=target,
-            target_id=int(data["target_id"]),
-            top=None if is_tip else text,
-            tip=text if is_tip else None,
-        )
-    except FeedbackRefusedError:
-        await state.clear()
-        await message.answer(_("Die keuze ken ik niet."))
-        return
-    await state.clear()
-    moment = clock.now() if clock is not None else datetime.now(UTC)
-    # The child and the mentor(s) who can be reached in the bot; the notice itself is sent
-    # by the reminder dispatcher, in their language, outside their quiet hours.
-    pupil = await recipient(session, person_id=feedback.pupil_id)
-    teachers = await teachers_to_notify(session, pupil_id=feedback.pupil_id)
-    await announce_feedback(
-        session,
-        feedback_id=feedback.id,
-        person_ids=[p.person_id for p in ([pupil] if pupil else []) + teachers],
-        moment=moment,
-    )
-    await message.answer(
-        _("Dank je wel! Je kind en de mentor krijgen je top te zien.")
-        if not is_tip
-        else _("Dank je wel! Je kind en de mentor krijgen je tip te zien.")
-    )
-
-
-async def not_text(message: Message) -> None:
-    """A photo or sticker while we wait for the words of the top or tip."""
-    await message.answer(_("Typ je top of tip als tekst, of /annuleer om te stoppen."))
-
-
-async def choose_target_fallback(message: Message) -> None:
-    """Typing while the buttons ask what the feedback is about."""
-    await message.answer(_("Kies hierboven waar je feedback over gaat, of /annuleer."))
-
-
-def build_router() -> Router:
-    router = Router(name="parent_feedback")
-    parent = HasRole(Role.PARENT)
-    router.callback_query.register(feedback_started, GiveFeedback.filter(), parent)
-    router.callback_query.register(target_chosen, FeedbackOn.filter(), parent)
-    router.message.register(feedback_written, ParentFeedback.writing, F.text, parent)
-    router.message.register(not_text, ParentFeedback.writing, parent)
-    router.message.register(choose_target_fallback, ParentFeedback.choose_target, parent)
-    return router
+def register_composers(registry: ComposerRegistry) -> None:
+    """The Friday summary, the tops & tips notices and the pupil's request for feedback."""
+    registry.register(ReminderKind.PARENT_SUMMARY, compose_parent_summary)
+    registry.register(ReminderKind.FEEDBACK_NOTICE, compose_feedback_notice)
+    registry.register(ReminderKind.PLAN_FEEDBACK_REQUEST, compose_plan_feedback_request)
 
 
 async def send_all(bot: Bot, methods: Sequence[TelegramMethod[Any]]) -> None:

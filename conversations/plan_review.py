@@ -23,29 +23,36 @@ current groups.
 
 from __future__ import annotations
 
-from contextlib import suppress
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
-
-from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramBadRequest
+from aiogram import F, Router
 from aiogram.filters.callback_data import CallbackData
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from babel.dates import format_date
+from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_ui.filters import HasRole
-from chat_ui.keyboards import button, shorten
+from chat_ui.keyboards import shorten
 from chat_ui.texts import bold, fill
 from config.settings import Settings
-from conversations.evidence_review import MAX_LINE
+from conversations.card import TYPED
 from conversations.learning_plan import timeline_lines
-from conversations.parent_summary import announce_feedback
-from language.i18n import _, current_locale
-from services.clock import Clock
-from storage.accounts import Viewer, recipient
+from conversations.review_card import (
+    MAX_FEEDBACK_SHOWN,
+    Card,
+    Given,
+    Picked,
+    Prompts,
+    ReviewCards,
+    Typed,
+    edit_in_place,
+    feedback_row,
+    not_text,
+    paging_row,
+    position,
+    with_newest,
+)
+from conversations.work_card import school_day
+from language.i18n import _, __
+from storage.accounts import PersonRef
 from storage.learning_plans import (
     PlanFeedback,
     PlanField,
@@ -58,14 +65,11 @@ from storage.learning_plans import (
 from storage.models import Role
 from storage.overview import GroupRef, active_group
 
-MAX_FEEDBACK_SHOWN = 4
 MAX_FEEDBACK_TEXT = 100
 # Telegram takes 4096 characters: a whole plan (all its parts and eight steps at their
 # longest) stays under this, and older tops & tips make room for the newest.
 MAX_CARD = 3800
 MAX_GOAL_TEXT = 150
-
-TYPED = F.text & ~F.text.startswith("/")
 
 
 class PlanAt(CallbackData, prefix="pla"):
@@ -81,10 +85,6 @@ class PlanWrite(CallbackData, prefix="plw"):
 
 class PlanReviewFeedback(StatesGroup):
     writing = State()
-
-
-def _first_name(name: str) -> str:
-    return name.split()[0] if name.split() else name
 
 
 def _feedback_line(feedback: PlanFeedback) -> list[str]:
@@ -113,17 +113,11 @@ def card_text(page: TeacherPlanPage, group: GroupRef, settings: Settings) -> str
     lines = [
         fill(_("📒 <b>Plannen van {group}</b>"), group=group.name)
         + " · "
-        + _("{n} van {total}").format(n=page.offset + 1, total=page.total),
+        + position(page.offset, page.total),
         "",
         bold(page.entry.pupil_name),
+        fill(_("✏️ Bijgewerkt op {day}"), day=school_day(plan.updated_at, settings.timezone)),
     ]
-    changed = plan.updated_at.astimezone(ZoneInfo(settings.timezone)).date()
-    lines.append(
-        fill(
-            _("✏️ Bijgewerkt op {day}"),
-            day=format_date(changed, format="long", locale=current_locale()),
-        )
-    )
     if plan.goal_text is not None:
         goal = f"{plan.goal_code} {plan.goal_text}" if plan.goal_code else plan.goal_text
         lines.append(fill(_("🎯 Bij het doel: {goal}"), goal=shorten(goal, MAX_GOAL_TEXT)))
@@ -152,210 +146,75 @@ def card_text(page: TeacherPlanPage, group: GroupRef, settings: Settings) -> str
     ]
     if not given:
         return "\n".join([*lines, _("<i>Nog geen tops & tips. Geef jij de eerste?</i>")])
-    # The newest tops & tips that fit in one message (the markup counts here as well, so the
-    # text Telegram counts is shorter still).
-    while len(given) > 1 and len("\n".join(lines + given)) > MAX_CARD:
-        given.pop(0)
-    return "\n".join(lines + given)
+    return with_newest(lines, given, MAX_CARD, at_least=1)
 
 
 def card_keyboard(page: TeacherPlanPage) -> InlineKeyboardMarkup:
     assert page.entry is not None
     plan_id, offset = page.entry.plan.id, page.offset
-    rows: list[list[InlineKeyboardButton]] = [
-        [
-            button(_("👍 Top"), PlanWrite(plan_id=plan_id, kind="top")),
-            button(_("💡 Tip"), PlanWrite(plan_id=plan_id, kind="tip")),
-        ]
-    ]
-    paging = []
-    if offset > 0:
-        paging.append(button(_("◀️ Vorige"), PlanAt(offset=offset - 1)))
-    if offset + 1 < page.total:
-        paging.append(button(_("Volgende ▶️"), PlanAt(offset=offset + 1)))
+    rows = [feedback_row(lambda kind: PlanWrite(plan_id=plan_id, kind=kind))]
+    paging = paging_row(offset, page.total, lambda at: PlanAt(offset=at))
     if paging:
         rows.append(paging)
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def card(
-    session: AsyncSession, viewer: Viewer, settings: Settings, offset: int
-) -> tuple[str, InlineKeyboardMarkup | None]:
+async def card(session: AsyncSession, teacher: PersonRef, settings: Settings, offset: int) -> Card:
     """The card at `offset` (past the end: the last one), or why there is none."""
-    assert viewer.person is not None
-    group = await active_group(session, teacher_id=viewer.person.id)
+    group = await active_group(session, teacher_id=teacher.id)
     if group is None:
-        return _("Je hebt nog geen leerlingen. De beheerder zet je in een groep."), None
-    page = await plans_for_teacher(
-        session, teacher_id=viewer.person.id, group_id=group.id, offset=offset
-    )
+        return Card(_("Je hebt nog geen leerlingen. De beheerder zet je in een groep."))
+    page = await plans_for_teacher(session, teacher_id=teacher.id, group_id=group.id, offset=offset)
     if page.entry is None:
-        return (
+        return Card(
             fill(
                 _(
                     "In {group} heeft nog niemand een eigen plan gemaakt. Zodra een leerling "
                     "dat doet met /mijnplan, zie je het hier. 📒"
                 ),
                 group=group.name,
-            ),
-            None,
+            )
         )
-    return card_text(page, group, settings), card_keyboard(page)
-
-
-async def send_card(
-    bot: Bot, chat_id: int, session: AsyncSession, viewer: Viewer, settings: Settings, offset: int
-) -> None:
-    text, keyboard = await card(session, viewer, settings, offset)
-    await bot.send_message(chat_id, text, reply_markup=keyboard)
+    return Card(card_text(page, group, settings), card_keyboard(page))
 
 
 # --- handlers ---------------------------------------------------------------------------------
 
 
-async def open_plans(
-    message: Message,
-    bot: Bot,
-    state: FSMContext,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-) -> None:
-    """/plannen: the first card."""
-    await state.clear()
-    await send_card(bot, message.chat.id, session, viewer, settings, 0)
-
-
-async def page_turned(
-    query: CallbackQuery,
-    callback_data: PlanAt,
-    bot: Bot,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-) -> None:
-    assert isinstance(query.message, Message)
-    await query.answer()
-    text, keyboard = await card(session, viewer, settings, callback_data.offset)
-    try:
-        await query.message.edit_text(text, reply_markup=keyboard)
-    except TelegramBadRequest as error:
-        # Tapped twice: the card already shows this page.
-        if "not modified" in str(error):
-            return
-        # Too old to edit, or not a text message: the card comes below it instead.
-        await bot.send_message(query.message.chat.id, text, reply_markup=keyboard)
-
-
-async def write_started(
-    query: CallbackQuery,
-    callback_data: PlanWrite,
-    state: FSMContext,
-    session: AsyncSession,
-    viewer: Viewer,
-) -> None:
-    """👍 Top / 💡 Tip: asks for one line."""
-    assert viewer.person is not None and isinstance(query.message, Message)
-    entry = await plan_for_teacher(
-        session, teacher_id=viewer.person.id, plan_id=callback_data.plan_id
-    )
+async def _pick(session: AsyncSession, teacher: PersonRef, button: PlanWrite) -> Picked | None:
+    entry = await plan_for_teacher(session, teacher_id=teacher.id, plan_id=button.plan_id)
     if entry is None:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
-        return
-    await query.answer()
-    kind = "tip" if callback_data.kind == "tip" else "top"
-    await state.set_state(PlanReviewFeedback.writing)
-    await state.set_data({"plan_id": entry.plan.id, "kind": kind, "card": query.message.message_id})
-    name = _first_name(entry.pupil_name)
-    prompt = (
-        fill(
-            _("Typ je top voor {name} over dit plan: wat is er goed aan? Eén regel is genoeg."),
-            name=name,
-        )
-        if kind == "top"
-        else fill(
-            _("Typ je tip voor {name} over dit plan: wat kan nog beter? Eén regel is genoeg."),
-            name=name,
-        )
-    )
-    await query.message.answer(prompt)
+        return None
+    return Picked(entry.pupil_name, {"plan_id": entry.plan.id})
 
 
-async def feedback_typed(
-    message: Message,
-    bot: Bot,
-    state: FSMContext,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-    clock: Clock | None = None,
-) -> None:
-    """Saves the top or tip, tells the pupil (through the reminder dispatcher, in their own
-    language, outside quiet hours) and shows the card again with it."""
-    assert viewer.person is not None and message.text is not None
-    text = " ".join(message.text.split())
-    if not text:
-        await not_text(message)
-        return
-    if len(text) > MAX_LINE:
-        await message.answer(
-            _("Dat is wat lang. Kun je het korter zeggen? (hooguit {limit} tekens)").format(
-                limit=MAX_LINE
-            )
-        )
-        return
-    data = await state.get_data()
-    is_tip = data.get("kind") == "tip"
+async def _give(session: AsyncSession, teacher: PersonRef, typed: Typed) -> Given | None:
     try:
-        plan_id = int(data["plan_id"])
+        plan_id = int(typed.about["plan_id"])
     except (KeyError, TypeError, ValueError):
         plan_id = 0
     feedback = await give_teacher_plan_feedback(
-        session,
-        teacher_id=viewer.person.id,
-        plan_id=plan_id,
-        top=None if is_tip else text,
-        tip=text if is_tip else None,
+        session, teacher_id=teacher.id, plan_id=plan_id, top=typed.top, tip=typed.tip
     )
-    await state.clear()
     if feedback is None:
-        # The pupil left the teacher's groups, or the plan was removed, while they typed.
-        await message.answer(_("Die keuze ken ik niet."))
-        return
-    moment = clock.now() if clock is not None else datetime.now(UTC)
-    pupil = await recipient(session, person_id=feedback.pupil_id)
-    # The notice tops & tips on work use too: one wording for the pupil.
-    await announce_feedback(
-        session,
-        feedback_id=feedback.id,
-        person_ids=[pupil.person_id] if pupil is not None else [],
-        moment=moment,
-    )
-    entry = await plan_for_teacher(session, teacher_id=viewer.person.id, plan_id=plan_id)
-    name = _first_name(entry.pupil_name) if entry else ""
-    await message.answer(
-        fill(_("Bewaard ✅ {name} krijgt je tip te zien."), name=name)
-        if is_tip
-        else fill(_("Bewaard ✅ {name} krijgt je top te zien."), name=name)
-    )
-    # The card, now with the feedback, below the typed line; the old one goes.
-    if data.get("card"):
-        # Too old to delete (48 hours) or gone already: the new card comes below it anyway.
-        with suppress(TelegramBadRequest):
-            await bot.delete_message(message.chat.id, int(data["card"]))
-    group = await active_group(session, teacher_id=viewer.person.id)
+        return None
+    entry = await plan_for_teacher(session, teacher_id=teacher.id, plan_id=plan_id)
+    group = await active_group(session, teacher_id=teacher.id)
     offset = await plan_position_for_teacher(
         session,
-        teacher_id=viewer.person.id,
+        teacher_id=teacher.id,
         group_id=group.id if group is not None else None,
         plan_id=plan_id,
     )
-    await send_card(bot, message.chat.id, session, viewer, settings, offset)
+    return Given(feedback.id, feedback.pupil_id, entry.pupil_name if entry else "", offset)
 
 
-async def not_text(message: Message) -> None:
-    """A photo or sticker while the words of the top or tip are expected."""
-    await message.answer(_("Typ je top of tip als tekst, of /annuleer om te stoppen."))
+# /plannen (registered with the teacher's commands) and ◀️ / ▶️: a text card, edited in place.
+PROMPTS = Prompts(
+    top=__("Typ je top voor {name} over dit plan: wat is er goed aan? Eén regel is genoeg."),
+    tip=__("Typ je tip voor {name} over dit plan: wat kan nog beter? Eén regel is genoeg."),
+)
+PLANS = ReviewCards(card, edit_in_place, PlanReviewFeedback.writing, PROMPTS, _pick, _give)
 
 
 def build_router() -> Router:
@@ -363,9 +222,9 @@ def build_router() -> Router:
     teacher commands (handlers/teacher.py), before their answer for other roles."""
     router = Router(name="plan_review")
     teacher = HasRole(Role.TEACHER)
-    router.callback_query.register(page_turned, PlanAt.filter(), teacher)
-    router.callback_query.register(write_started, PlanWrite.filter(), teacher)
-    router.message.register(feedback_typed, PlanReviewFeedback.writing, TYPED, teacher)
+    router.callback_query.register(PLANS.page_turned, PlanAt.filter(), teacher)
+    router.callback_query.register(PLANS.write_started, PlanWrite.filter(), teacher)
+    router.message.register(PLANS.feedback_typed, PlanReviewFeedback.writing, TYPED, teacher)
     # Commands are left to their own handlers (/annuleer, /help ...).
     router.message.register(not_text, PlanReviewFeedback.writing, ~F.text.startswith("/"), teacher)
     return router

@@ -3,6 +3,7 @@
 Each composer gets the claimed reminder and its recipient and returns the messages to send,
 or None when the prompt is no longer needed (the pupil reflected already, everyone has been
 seen). The dispatcher has set the recipient's language, so `_()` speaks it.
+`register_composers` adds them to the app's registry (scheduler.composers).
 
 A new prompt of a kind replaces an older one the person left unanswered: the older message is
 deleted after the new one is sent, so a pupil who skipped three days finds one friendly
@@ -11,8 +12,8 @@ question in the chat, not a pile of them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, datetime
+from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 from aiogram.methods import DeleteMessage, SendMessage, TelegramMethod
@@ -27,14 +28,12 @@ from conversations.observation import unseen_message_for
 from conversations.reflection import StartReflection
 from conversations.week_plan import OpenWeekPlan
 from language.i18n import _, current_locale, ngettext
+from scheduler.composers import ComposerContext, ComposerRegistry, Methods
 from storage.accounts import Recipient
 from storage.audiences import period_review_for_teacher
 from storage.reflections import has_reflected
-from storage.reminders import DueReminder, previous_notice
+from storage.reminders import DueReminder, ReminderKind, previous_notice
 from storage.week_plans import plan_items
-
-Methods = Sequence[TelegramMethod[Any]]
-Composer = Callable[[AsyncSession, DueReminder, Recipient, datetime], Awaitable[Methods | None]]
 
 
 def _day(payload: dict[str, Any], key: str) -> date | None:
@@ -63,7 +62,7 @@ async def _tidy_unanswered(
 
 
 async def reflection_prompt(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> Methods | None:
     day = _day(reminder.payload, "date")
     if day is None or await has_reflected(session, pupil_id=reminder.person_id, on_date=day):
@@ -89,7 +88,7 @@ async def reflection_prompt(
 
 
 async def week_plan_prompt(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> Methods | None:
     week_start = _day(reminder.payload, "week_start")
     if week_start is None or await plan_items(
@@ -117,7 +116,7 @@ async def week_plan_prompt(
 
 
 async def teacher_nudge(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> Methods | None:
     day = _day(reminder.payload, "date")
     if day is None:
@@ -147,7 +146,7 @@ def _end_date(reminder: DueReminder) -> str:
 
 
 async def goal_review(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> Methods | None:
     text = fill(
         _(
@@ -162,7 +161,7 @@ async def goal_review(
 
 
 async def goal_review_teacher(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> Methods | None:
     period_id = reminder.payload.get("period_id")
     if not isinstance(period_id, int):
@@ -199,10 +198,10 @@ async def goal_review_teacher(
     return [SendMessage(chat_id=to.telegram_user_id, text="\n".join(lines))]
 
 
-COMPOSERS: dict[str, Composer] = {
-    "reflection_prompt": reflection_prompt,
-    "week_plan_prompt": week_plan_prompt,
-    "teacher_nudge": teacher_nudge,
-    "goal_review": goal_review,
-    "goal_review_teacher": goal_review_teacher,
-}
+def register_composers(registry: ComposerRegistry) -> None:
+    """The prompts the planners create from the school's calendar."""
+    registry.register(ReminderKind.REFLECTION_PROMPT, reflection_prompt)
+    registry.register(ReminderKind.WEEK_PLAN_PROMPT, week_plan_prompt)
+    registry.register(ReminderKind.TEACHER_NUDGE, teacher_nudge)
+    registry.register(ReminderKind.GOAL_REVIEW, goal_review)
+    registry.register(ReminderKind.GOAL_REVIEW_TEACHER, goal_review_teacher)

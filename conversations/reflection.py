@@ -41,16 +41,11 @@ from chat_ui.filters import HasRole
 from chat_ui.keyboards import BUTTON_REFLECT, in_rows, main_menu, shorten
 from chat_ui.texts import bold, fill
 from config.settings import Settings
-from conversations.media_intake import (
-    image_from_data,
-    keep_photo,
-    keep_voice,
-    kept_or_explained,
-    record_file,
-)
+from conversations.card import TYPED, CardDialogue, one_offered, toggled, typed_within
+from conversations.media_intake import image_from_data, record_file
 from language.i18n import _, __, ngettext
 from services.clock import Clock, school_today
-from storage.accounts import Viewer
+from storage.accounts import PersonRef, Viewer
 from storage.evidence import NewEvidence, create_evidence
 from storage.models import EvidenceKind, Role
 from storage.reflections import (
@@ -66,9 +61,6 @@ MAX_GOAL_BUTTONS = 8
 MAX_SHORT_TEXT = 300
 MAX_LONG_TEXT = 1000
 OTHER = 0
-
-# Typed text that is not a command: "/doelen" in the middle of a step is a command.
-TYPED = F.text & ~F.text.startswith("/")
 
 
 class Reflecting(StatesGroup):
@@ -239,20 +231,7 @@ STATES = {
 CARD_STEPS = {"goals", "how", "effort", "wellbeing", "extra"}
 
 
-async def _show(
-    bot: Bot, chat_id: int, state: FSMContext, step: str, *, new_message: bool = False
-) -> None:
-    data = await state.get_data()
-    text, keyboard = _question(step, data)
-    await state.set_state(STATES[step])
-    card = data.get("card")
-    if card and not new_message and step in CARD_STEPS:
-        await bot.edit_message_text(
-            text=text, chat_id=chat_id, message_id=card, reply_markup=keyboard
-        )
-        return
-    sent = await bot.send_message(chat_id, text, reply_markup=keyboard)
-    await state.update_data(card=sent.message_id if step in CARD_STEPS else None)
+CARD = CardDialogue(STATES, _question, CARD_STEPS)
 
 
 async def begin(
@@ -260,30 +239,29 @@ async def begin(
     chat_id: int,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    pupil: PersonRef,
     settings: Settings,
-    clock: Clock | None,
+    clock: Clock,
 ) -> None:
     """Start a reflection: this week's goals first, then the period's other goals."""
-    assert viewer.person is not None
     today = school_today(settings, clock)
     choices = await reflection_goals(
         session,
-        pupil_id=viewer.person.id,
-        school_id=viewer.person.school_id,
+        pupil_id=pupil.id,
+        school_id=pupil.school_id,
         today=today,
         week_start=monday_of(today),
     )
     goals = [{"id": goal_id, "text": text} for goal_id, text in choices[:MAX_GOAL_BUTTONS]]
     await state.set_data(
         {
-            "name": viewer.person.name.split()[0],
+            "name": pupil.name.split()[0],
             "goals": goals,
             "goal_ids": [],
             "today": today.isoformat(),
         }
     )
-    await _show(bot, chat_id, state, "goals", new_message=True)
+    await CARD.show(bot, chat_id, state, "goals", new_message=True)
 
 
 async def start_command(
@@ -291,12 +269,12 @@ async def start_command(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """/reflectie or the menu button: today's reflection (a second one adds to the first)."""
-    await begin(bot, message.chat.id, state, session, viewer, settings, clock)
+    await begin(bot, message.chat.id, state, session, person, settings, clock)
 
 
 async def start_from_prompt(
@@ -304,14 +282,14 @@ async def start_from_prompt(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """The daily prompt's button."""
     await query.answer()
     assert query.message is not None
-    await begin(bot, query.message.chat.id, state, session, viewer, settings, clock)
+    await begin(bot, query.message.chat.id, state, session, person, settings, clock)
 
 
 async def goal_picked(
@@ -322,23 +300,16 @@ async def goal_picked(
     assert query.message is not None
     if callback_data.goal_id == OTHER:
         await query.answer()
-        await _show(bot, query.message.chat.id, state, "other_work", new_message=True)
+        await CARD.show(bot, query.message.chat.id, state, "other_work", new_message=True)
         return
-    if callback_data.goal_id not in {goal["id"] for goal in data["goals"]}:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+    if not await one_offered(query, data["goals"], callback_data.goal_id):
         return
-    await query.answer()
-    picked: list[int] = data.get("goal_ids", [])
     if not data.get("multi"):
         await state.update_data(goal_ids=[callback_data.goal_id])
-        await _show(bot, query.message.chat.id, state, "how")
+        await CARD.show(bot, query.message.chat.id, state, "how")
         return
-    if callback_data.goal_id in picked:
-        picked.remove(callback_data.goal_id)
-    else:
-        picked.append(callback_data.goal_id)
-    await state.update_data(goal_ids=picked)
-    await _show(bot, query.message.chat.id, state, "goals")
+    await state.update_data(goal_ids=toggled(data.get("goal_ids", []), callback_data.goal_id))
+    await CARD.show(bot, query.message.chat.id, state, "goals")
 
 
 async def goals_mode(
@@ -349,22 +320,16 @@ async def goals_mode(
     assert query.message is not None
     if callback_data.more:
         await state.update_data(multi=True)
-        await _show(bot, query.message.chat.id, state, "goals")
+        await CARD.show(bot, query.message.chat.id, state, "goals")
         return
     if not (await state.get_data()).get("goal_ids"):
-        await _show(bot, query.message.chat.id, state, "goals")
+        await CARD.show(bot, query.message.chat.id, state, "goals")
         return
-    await _show(bot, query.message.chat.id, state, "how")
+    await CARD.show(bot, query.message.chat.id, state, "how")
 
 
-async def other_work_typed(message: Message, bot: Bot, state: FSMContext) -> None:
-    """What the pupil worked on, in their own words."""
-    assert message.text is not None
-    if len(message.text) > MAX_SHORT_TEXT:
-        await _too_long(message, MAX_SHORT_TEXT)
-        return
-    await state.update_data(other_work=message.text.strip())
-    await _show(bot, message.chat.id, state, "how", new_message=True)
+# What the pupil worked on, in their own words.
+other_work_typed = CARD.typed_answer("how", "other_work", MAX_SHORT_TEXT)
 
 
 NEXT_AFTER_SCALE = {"how": "effort", "effort": "wellbeing", "wellbeing": "extra"}
@@ -384,7 +349,7 @@ async def scale_answered(
     await query.answer()
     assert query.message is not None
     await state.update_data({callback_data.step: callback_data.value})
-    await _show(bot, query.message.chat.id, state, NEXT_AFTER_SCALE[callback_data.step])
+    await CARD.show(bot, query.message.chat.id, state, NEXT_AFTER_SCALE[callback_data.step])
 
 
 async def extra_chosen(
@@ -396,38 +361,18 @@ async def extra_chosen(
     step = {"photo": "photo", "text": "typing", "voice": "voice"}.get(
         callback_data.kind, "next_step"
     )
-    await _show(bot, query.message.chat.id, state, step, new_message=True)
+    await CARD.show(bot, query.message.chat.id, state, step, new_message=True)
 
 
-async def text_told(message: Message, bot: Bot, state: FSMContext) -> None:
-    """Typed text at the "tell something" step (also when typed without tapping ✍️)."""
-    assert message.text is not None
-    if len(message.text) > MAX_LONG_TEXT:
-        await _too_long(message, MAX_LONG_TEXT)
-        return
-    await state.update_data(text=message.text.strip())
-    await _show(bot, message.chat.id, state, "next_step", new_message=True)
-
-
-async def voice_told(message: Message, bot: Bot, state: FSMContext, settings: Settings) -> None:
-    """A voice message at the "tell something" step; kept with the reflection."""
-    assert message.voice is not None
-    stored = await kept_or_explained(message, keep_voice(bot, message.voice, settings))
-    if stored is None:
-        return
-    await state.update_data(voice=stored)
-    await _show(bot, message.chat.id, state, "next_step", new_message=True)
+# Typed text at the "tell something" step (also when typed without tapping ✍️), or a voice
+# message there; kept with the reflection.
+text_told = CARD.typed_answer("next_step", "text", MAX_LONG_TEXT)
+voice_told = CARD.spoken_answer("next_step")
 
 
 async def photo_shown(message: Message, bot: Bot, state: FSMContext, settings: Settings) -> None:
     """A photo of the work: cleaned and kept; it becomes evidence when the reflection is saved."""
-    assert message.photo is not None
-    stored = await kept_or_explained(message, keep_photo(bot, message.photo, settings))
-    if stored is None:
-        return
-    photos = [*(await state.get_data()).get("photos", []), stored]
-    await state.update_data(photos=photos)
-    await _show(bot, message.chat.id, state, "next_step", new_message=True)
+    await CARD.photo_answered(message, bot, state, settings, "next_step", several=True)
 
 
 async def skipped(
@@ -437,6 +382,7 @@ async def skipped(
     state: FSMContext,
     session: AsyncSession,
     viewer: Viewer,
+    person: PersonRef,
 ) -> None:
     """ "Sla over" for what else was worked on, "Weet ik nog niet" for the next step."""
     current = await state.get_state()
@@ -446,38 +392,46 @@ async def skipped(
     await query.answer()
     assert query.message is not None
     if callback_data.step == "other_work":
-        await _show(bot, query.message.chat.id, state, "how", new_message=True)
+        await CARD.show(bot, query.message.chat.id, state, "how", new_message=True)
         return
-    await finish(query.message.chat.id, bot, state, session, viewer)
+    await finish(query.message.chat.id, bot, state, session, viewer, person)
 
 
 async def next_step_typed(
-    message: Message, bot: Bot, state: FSMContext, session: AsyncSession, viewer: Viewer
+    message: Message,
+    bot: Bot,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    person: PersonRef,
 ) -> None:
     """The pupil's next step, in their own words; then the reflection is saved."""
-    assert message.text is not None
-    if len(message.text) > MAX_SHORT_TEXT:
-        await _too_long(message, MAX_SHORT_TEXT)
+    next_step = await typed_within(message, MAX_SHORT_TEXT)
+    if next_step is None:
         return
-    await state.update_data(next_step=message.text.strip())
-    await finish(message.chat.id, bot, state, session, viewer)
+    await state.update_data(next_step=next_step)
+    await finish(message.chat.id, bot, state, session, viewer, person)
 
 
 async def finish(
-    chat_id: int, bot: Bot, state: FSMContext, session: AsyncSession, viewer: Viewer
+    chat_id: int,
+    bot: Bot,
+    state: FSMContext,
+    session: AsyncSession,
+    viewer: Viewer,
+    pupil: PersonRef,
 ) -> None:
     """Save everything at once and praise the effort, never the marks."""
-    assert viewer.person is not None
     data = await state.get_data()
     on_date = date.fromisoformat(data["today"])
     voice_file_id = await record_file(session, data["voice"]) if data.get("voice") else None
     # A goal the teacher dropped while the pupil was answering is left out, not an error.
     goal_ids = sorted(
-        await own_goal_ids(session, pupil_id=viewer.person.id, goal_ids=data.get("goal_ids", []))
+        await own_goal_ids(session, pupil_id=pupil.id, goal_ids=data.get("goal_ids", []))
     )
     reflection = await save_checked_reflection(
         session,
-        pupil_id=viewer.person.id,
+        pupil_id=pupil.id,
         on_date=on_date,
         answers=ReflectionAnswers(
             goal_ids=tuple(goal_ids),
@@ -493,9 +447,9 @@ async def finish(
     if data.get("photos"):
         await create_evidence(
             session,
-            school_id=viewer.person.school_id,
+            school_id=pupil.school_id,
             new=NewEvidence(
-                pupil_id=viewer.person.id,
+                pupil_id=pupil.id,
                 kind=EvidenceKind.PHOTO,
                 files=[image_from_data(photo) for photo in data["photos"]],
                 goal_ids=goal_ids,
@@ -503,12 +457,12 @@ async def finish(
             ),
         )
     await state.clear()
-    summary = await _summary(session, viewer, data, on_date)
+    summary = await _summary(session, pupil, data, on_date)
     await bot.send_message(chat_id, summary, reply_markup=main_menu(viewer))
 
 
 async def _summary(
-    session: AsyncSession, viewer: Viewer, data: dict[str, Any], on_date: date
+    session: AsyncSession, pupil: PersonRef, data: dict[str, Any], on_date: date
 ) -> str:
     goal_texts = {goal["id"]: goal["text"] for goal in data["goals"]}
     picked = [goal_id for goal_id in data.get("goal_ids", []) if goal_id in goal_texts]
@@ -524,11 +478,10 @@ async def _summary(
         text = _("Fijn dat je het hebt opgeschreven, {name}. Morgen is er weer een nieuwe dag.")
     lines = [text.format(name=bold(data["name"]), what=what, effort=effort)]
     if picked:
-        assert viewer.person is not None
         week_start = monday_of(on_date)
         count = await times_worked_on(
             session,
-            pupil_id=viewer.person.id,
+            pupil_id=pupil.id,
             goal_id=picked[0],
             since=week_start,
             until=on_date,
@@ -546,16 +499,9 @@ async def _summary(
     return "\n".join(lines)
 
 
-async def _too_long(message: Message, limit: int) -> None:
-    await message.answer(
-        _("Dat is wat lang. Kun je het korter zeggen? (hooguit {limit} tekens)").format(limit=limit)
-    )
-
-
 async def re_ask(message: Message, bot: Bot, state: FSMContext) -> None:
     """Typing or a photo where a button was expected: a gentle re-ask, with the buttons."""
-    current = await state.get_state()
-    step = next(name for name, value in STATES.items() if value.state == current)
+    step = CARD.step_of(await state.get_state())
     if step in {"typing", "other_work", "next_step"}:
         await message.answer(_("Typ je antwoord als tekst, of tik op de knop."))
         return
@@ -565,8 +511,7 @@ async def re_ask(message: Message, bot: Bot, state: FSMContext) -> None:
     if step == "photo":
         await message.answer(_("Stuur een foto, of typ /annuleer om te stoppen."))
         return
-    await message.answer(_("Tik op een van de knoppen hieronder. 👇"))
-    await _show(bot, message.chat.id, state, step, new_message=True)
+    await CARD.ask_again(message, bot, state, step)
 
 
 def build_router() -> Router:
@@ -579,7 +524,8 @@ def build_router() -> Router:
     router.callback_query.register(goals_mode, GoalsDone.filter(), Reflecting.goals)
     router.callback_query.register(scale_answered, Scale.filter())
     router.callback_query.register(extra_chosen, Extra.filter(), Reflecting.extra)
-    router.callback_query.register(skipped, Skip.filter())
+    # The steps that save take the pupil from the role filter; only a pupil starts this dialogue.
+    router.callback_query.register(skipped, Skip.filter(), pupil)
     router.message.register(other_work_typed, Reflecting.other_work, TYPED)
     router.message.register(text_told, Reflecting.extra, TYPED)
     router.message.register(text_told, Reflecting.typing, TYPED)
@@ -587,7 +533,7 @@ def build_router() -> Router:
     router.message.register(voice_told, Reflecting.voice, F.voice)
     router.message.register(photo_shown, Reflecting.extra, F.photo)
     router.message.register(photo_shown, Reflecting.photo, F.photo)
-    router.message.register(next_step_typed, Reflecting.next_step, TYPED)
+    router.message.register(next_step_typed, Reflecting.next_step, TYPED, pupil)
     for state in STATES.values():
         # Commands are left to their own handlers (/annuleer, /help ...).
         router.message.register(re_ask, state, ~F.text.startswith("/"))

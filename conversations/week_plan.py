@@ -30,7 +30,7 @@ from chat_ui.texts import bold, fill
 from config.settings import Settings
 from language.i18n import _
 from services.clock import Clock, school_today
-from storage.accounts import Viewer
+from storage.accounts import PersonRef
 from storage.goals import ChosenGoal, PupilContext, chosen_goals, pupil_context
 from storage.models import PupilGoalStatus, Role
 from storage.week_plans import (
@@ -76,16 +76,15 @@ class OpenWeekPlan(CallbackData, prefix="wopen"):
 
 
 async def _goals(
-    session: AsyncSession, viewer: Viewer, settings: Settings, clock: Clock | None
+    session: AsyncSession, pupil: PersonRef, settings: Settings, clock: Clock
 ) -> tuple[PupilContext, list[ChosenGoal], date]:
-    assert viewer.person is not None
     today = school_today(settings, clock)
-    context = await pupil_context(session, pupil_id=viewer.person.id, today=today)
+    context = await pupil_context(session, pupil_id=pupil.id, today=today)
     goals: list[ChosenGoal] = []
     if context.period_id is not None:
         goals = await chosen_goals(
             session,
-            pupil_id=viewer.person.id,
+            pupil_id=pupil.id,
             period_id=context.period_id,
             statuses=(PupilGoalStatus.ACTIVE,),
         )
@@ -120,25 +119,24 @@ async def show(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """This week's plan with tick buttons; an empty plan starts the planning."""
     await state.clear()
-    context, goals, week_start = await _goals(session, viewer, settings, clock)
+    context, goals, week_start = await _goals(session, person, settings, clock)
     if not goals:
         await message.answer(_("Je hebt nog geen doelen voor deze periode. Kies ze met /doelen."))
         return
-    assert viewer.person is not None
-    items = await plan_items(session, pupil_id=viewer.person.id, week_start=week_start)
+    items = await plan_items(session, pupil_id=person.id, week_start=week_start)
     if not items:
         await state.set_state(PlanningWeek.choose)
         text, keyboard = await _choose_screen(session, context, goals, 0, week_start)
         await message.answer(text, reply_markup=keyboard)
         return
     text, keyboard = await _plan_screen(
-        session, pupil_id=viewer.person.id, week_start=week_start, goals=goals
+        session, pupil_id=person.id, week_start=week_start, goals=goals
     )
     await message.answer(text, reply_markup=keyboard)
 
@@ -147,14 +145,14 @@ async def show_from_prompt(
     query: CallbackQuery,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """The Monday prompt's button: the same as /weekplan."""
     await query.answer()
     if isinstance(query.message, Message):
-        await show(query.message, state, session, viewer, settings, clock)
+        await show(query.message, state, session, person, settings, clock)
 
 
 async def _choose_screen(
@@ -205,12 +203,12 @@ async def plan_goal(
     callback_data: Plan,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """The activities to choose from for one goal."""
-    context, goals, week_start = await _goals(session, viewer, settings, clock)
+    context, goals, week_start = await _goals(session, person, settings, clock)
     if not 0 <= callback_data.index < len(goals):
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
@@ -224,12 +222,12 @@ async def activity_toggled(
     query: CallbackQuery,
     callback_data: ToggleActivity,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Puts an activity in this week's plan, or takes it out again."""
-    context, goals, week_start = await _goals(session, viewer, settings, clock)
+    context, goals, week_start = await _goals(session, person, settings, clock)
     if not 0 <= callback_data.index < len(goals):
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
@@ -266,9 +264,9 @@ async def own_activity_typed(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Adds the typed activity to the plan and shows the goal's choices again."""
     assert message.text is not None
@@ -280,7 +278,7 @@ async def own_activity_typed(
             )
         )
         return
-    context, goals, week_start = await _goals(session, viewer, settings, clock)
+    context, goals, week_start = await _goals(session, person, settings, clock)
     index = (await state.get_data()).get("goal_index", 0)
     if not 0 <= index < len(goals):
         await state.clear()
@@ -302,14 +300,14 @@ async def show_plan(
     query: CallbackQuery,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Planning done: the plan as one message with tick buttons."""
     await query.answer()
     await state.clear()
-    context, goals, week_start = await _goals(session, viewer, settings, clock)
+    context, goals, week_start = await _goals(session, person, settings, clock)
     text, keyboard = await _plan_screen(
         session, pupil_id=context.pupil_id, week_start=week_start, goals=goals
     )
@@ -320,20 +318,19 @@ async def ticked(
     query: CallbackQuery,
     callback_data: Tick,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Ticks an activity as done ("inkleuren"), or unticks it."""
-    assert viewer.person is not None
-    done = await toggle_done(session, pupil_id=viewer.person.id, item_id=callback_data.item_id)
+    done = await toggle_done(session, pupil_id=person.id, item_id=callback_data.item_id)
     if done is None:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
     await query.answer(_("Gedaan! 🎉") if done else _("Weer open gezet."))
-    _context, goals, week_start = await _goals(session, viewer, settings, clock)
+    _context, goals, week_start = await _goals(session, person, settings, clock)
     text, keyboard = await _plan_screen(
-        session, pupil_id=viewer.person.id, week_start=week_start, goals=goals
+        session, pupil_id=person.id, week_start=week_start, goals=goals
     )
     await edit_card(query, text, keyboard)
 
@@ -355,7 +352,7 @@ def build_router() -> Router:
     router.callback_query.register(show_plan, ShowPlan.filter(), pupil)
     router.callback_query.register(ticked, Tick.filter(), pupil)
     router.message.register(
-        own_activity_typed, PlanningWeek.own_activity, F.text & ~F.text.startswith("/")
+        own_activity_typed, PlanningWeek.own_activity, F.text & ~F.text.startswith("/"), pupil
     )
     router.message.register(re_ask, PlanningWeek.choose, ~F.text.startswith("/"))
     return router

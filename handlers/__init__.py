@@ -5,19 +5,20 @@ router can belong to one dispatcher only, and tests and the demo build several a
 
 Personal data lives only in private chats: every feature router hangs under `private`, whose
 filter drops updates from groups and channels; `group_chat` answers those with a pointer.
-The fallback router comes last so that it only sees what nothing else took.
+The fallback router comes last so that it only sees what nothing else took. A button press
+passes by the feature routers that have no handler for its CallbackData (handlers.routing).
 """
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 
-from bot.routing import PrefixRouter
+from handlers.routing import ChatTypeIs, route_presses_by_prefix
 
 
 def get_routers() -> list[Router]:
-    # Imported here, not at the top: conversations import handlers.filters, and importing
-    # this package must not pull in every dialogue (that would make import cycles).
+    # Imported here, not at the top: importing this package (for its routing helpers) must not
+    # pull in every dialogue.
     from conversations import (
         evidence,
         evidence_review,
@@ -43,14 +44,9 @@ def get_routers() -> list[Router]:
         teacher,
     )
 
-    # Button presses go straight to the routers that have their CallbackData (bot.routing).
-    private = PrefixRouter(name="private")
+    private = Router(name="private")
     for observer in (private.message, private.edited_message, private.callback_query):
-        observer.filter(
-            F.chat.type == "private"
-            if observer is not private.callback_query
-            else F.message.chat.type == "private"
-        )
+        observer.filter(ChatTypeIs("private"))
     private.include_routers(
         common.build_router(),  # /annuleer and /taal before any dialogue step
         start.build_router(),
@@ -73,4 +69,10 @@ def get_routers() -> list[Router]:
         talks.build_router(),  # /gesprek and the talk dialogues
         fallback.build_router(),
     )
-    return [errors.build_router(), group_chat.build_router(), private]
+    route_presses_by_prefix(private)
+    return [
+        errors.build_router(),
+        group_chat.build_router(),
+        private,
+        fallback.build_outside_router(),  # taps outside a private chat: answered, no more
+    ]

@@ -1,14 +1,14 @@
 """A school admin's privacy commands: `/export`, `/wis` (erase) and `/audit`.
 
 An admin acts only on pupils of their own school: every lookup and every id in a button goes
-through `storage.privacy` with the admin's school. Erasing asks first, with a button that
+through `storage.pupil_lookup` with the admin's school. Erasing asks first, with a button that
 works for a short time only, so an old confirmation scrolled up in the chat cannot erase
 anyone by accident; the button's data is re-checked like any other (it is never trusted).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
@@ -28,27 +28,26 @@ from chat_ui.texts import bold, fill
 from config.settings import Settings
 from language.i18n import _, use_locale
 from services.clock import Clock
+from services.erasure import erase_pupil
 from services.export import MAX_CHAT_BYTES, export_bytes, export_filename, export_locale
-from storage.accounts import Viewer
-from storage.models import Role
-from storage.privacy import (
+from storage.accounts import PersonRef
+from storage.audit import (
     ACTION_ERASE,
     ACTION_EXPORT,
     ACTION_GOALS_IMPORT,
     ACTION_INVITE,
+    ACTION_INVITE_SEEN_IN_GROUP,
     ACTION_PEOPLE_IMPORT,
     ACTION_PERIOD_CREATE,
     ACTION_PERIOD_GOAL,
     AuditEntry,
-    PupilMatch,
-    collect_pupil_data,
-    erase_pupil,
-    erasure_preview,
-    find_pupils,
     latest_audit,
-    pupil_of_school,
     record_export,
 )
+from storage.erasure import erasure_preview
+from storage.models import Role
+from storage.pupil_lookup import PupilMatch, find_pupils, pupil_of_school
+from storage.subject_data import collect_pupil_data
 
 # How long the erase button works after /wis.
 CONFIRM_FOR = timedelta(minutes=2)
@@ -61,15 +60,10 @@ class EraseConfirm(CallbackData, prefix="wis"):
     ok: bool
 
 
-def _now(clock: Clock | None) -> datetime:
-    return clock.now() if clock is not None else datetime.now(UTC)
-
-
 async def _one_pupil(
-    message: Message, session: AsyncSession, viewer: Viewer, query: str, command: str
+    message: Message, session: AsyncSession, admin: PersonRef, query: str, command: str
 ) -> PupilMatch | None:
     """The single pupil of the admin's school the text names; otherwise say why and None."""
-    assert viewer.person is not None
     if not query.strip():
         await message.answer(
             fill(
@@ -78,7 +72,7 @@ async def _one_pupil(
             )
         )
         return None
-    found = await find_pupils(session, school_id=viewer.person.school_id, query=query)
+    found = await find_pupils(session, school_id=admin.school_id, query=query)
     if not found:
         await message.answer(fill(_("Geen leerling gevonden bij „{query}”."), query=query))
         return None
@@ -94,16 +88,15 @@ async def export_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """/export PUPIL: the pupil's whole portfolio as one zip, to this admin only."""
-    assert viewer.person is not None
-    pupil = await _one_pupil(message, session, viewer, command.args or "", "export")
+    pupil = await _one_pupil(message, session, person, command.args or "", "export")
     if pupil is None:
         return
-    data = await collect_pupil_data(session, pupil_id=pupil.id, now=_now(clock))
+    data = await collect_pupil_data(session, pupil_id=pupil.id, now=clock.now())
     with use_locale(export_locale(data)):
         archive = await export_bytes(data, media_dir=settings.media_dir)
     if len(archive) > MAX_CHAT_BYTES:
@@ -118,7 +111,7 @@ async def export_command(
         )
         return
     # Logged before sending: if sending fails, the update's transaction rolls back the entry.
-    await record_export(session, data=data, actor_person_id=viewer.person.id, via="chat")
+    await record_export(session, data=data, actor_person_id=person.id, via="chat")
     await message.answer_document(
         BufferedInputFile(archive, export_filename(data)),
         caption=fill(
@@ -152,11 +145,11 @@ async def erase_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
     """/wis PUPIL: shows what will go and asks to confirm within two minutes."""
-    pupil = await _one_pupil(message, session, viewer, command.args or "", "wis")
+    pupil = await _one_pupil(message, session, person, command.args or "", "wis")
     if pupil is None:
         return
     preview = await erasure_preview(session, pupil_id=pupil.id)
@@ -181,7 +174,7 @@ async def erase_command(
         ),
         _("De knop werkt twee minuten."),
     ]
-    issued = int(_now(clock).timestamp())
+    issued = int(clock.now().timestamp())
     keyboard = InlineKeyboardMarkup(
         inline_keyboard=[
             [
@@ -205,11 +198,10 @@ async def erase_confirmed(
     query: CallbackQuery,
     callback_data: EraseConfirm,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
-    assert viewer.person is not None
     message = query.message if isinstance(query.message, Message) else None
     if not callback_data.ok:
         await query.answer()
@@ -217,12 +209,12 @@ async def erase_confirmed(
             await message.edit_text(_("Niet gewist."))
         return
     pupil = await pupil_of_school(
-        session, school_id=viewer.person.school_id, pupil_id=callback_data.pupil_id
+        session, school_id=person.school_id, pupil_id=callback_data.pupil_id
     )
     if pupil is None:
         await query.answer(_("Deze leerling bestaat niet (meer)."), show_alert=True)
         return
-    age = _now(clock).timestamp() - callback_data.issued
+    age = clock.now().timestamp() - callback_data.issued
     if not 0 <= age <= CONFIRM_FOR.total_seconds():
         await query.answer(
             _("Deze knop is verlopen. Typ /wis opnieuw als je echt wilt wissen."), show_alert=True
@@ -232,7 +224,7 @@ async def erase_confirmed(
         session,
         pupil_id=pupil.id,
         media_dir=settings.media_dir,
-        actor_person_id=viewer.person.id,
+        actor_person_id=person.id,
     )
     await query.answer()
     if message is not None:
@@ -248,6 +240,7 @@ def _action(entry: AuditEntry) -> str:
         ACTION_PEOPLE_IMPORT: _("leerlingen en ouders ingelezen"),
         ACTION_GOALS_IMPORT: _("doelen ingelezen"),
         ACTION_INVITE: _("nieuwe code"),
+        ACTION_INVITE_SEEN_IN_GROUP: _("code ingetrokken: stond in een groepsgesprek"),
         ACTION_PERIOD_CREATE: _("nieuwe periode"),
         ACTION_PERIOD_GOAL: _("doel van een periode klaargezet"),
     }
@@ -261,11 +254,10 @@ def _action(entry: AuditEntry) -> str:
 
 
 async def audit_command(
-    message: Message, session: AsyncSession, viewer: Viewer, settings: Settings
+    message: Message, session: AsyncSession, person: PersonRef, settings: Settings
 ) -> None:
     """/audit: the latest exports, erasures and changes in the admin's school."""
-    assert viewer.person is not None
-    entries = await latest_audit(session, school_id=viewer.person.school_id, limit=AUDIT_LINES)
+    entries = await latest_audit(session, school_id=person.school_id, limit=AUDIT_LINES)
     if not entries:
         await message.answer(_("Het logboek is nog leeg."))
         return

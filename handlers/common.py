@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -22,8 +24,9 @@ from chat_ui.keyboards import (
     main_menu,
     person_keyboard,
 )
-from chat_ui.texts import fill, role_label
+from chat_ui.texts import fill
 from language.i18n import _, current_locale, formal_address, use_locale
+from language.labels import role_label
 from storage.accounts import Viewer, load_viewer, set_language, switch_person
 from storage.models import Role
 
@@ -169,26 +172,31 @@ async def choose_person(message: Message, viewer: Viewer) -> None:
 
 
 async def person_chosen(
-    query: CallbackQuery, callback_data: PersonChoice, session: AsyncSession, state: FSMContext
+    query: CallbackQuery,
+    callback_data: PersonChoice,
+    session: AsyncSession,
+    state: FSMContext,
+    viewer: Viewer,
 ) -> None:
     """Switches to one of the account's own persons; anyone else's id is refused."""
-    if not await switch_person(
-        session, telegram_user_id=query.from_user.id, person_id=callback_data.person_id
+    chosen = next((ref for ref in viewer.persons if ref.id == callback_data.person_id), None)
+    if chosen is None or not await switch_person(
+        session, telegram_user_id=query.from_user.id, person_id=chosen.id
     ):
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
     # A dialogue of the previous role must not continue under the new one.
     await state.clear()
-    viewer = await load_viewer(session, telegram_user_id=query.from_user.id)
-    assert viewer.person is not None
+    # The account's persons were read with this update; only the active one changed.
+    viewer = replace(viewer, person=chosen)
     await query.answer()
     # From here on the bot speaks to the new role, "u" included when it is a parent's school's.
     with formal_address(viewer_is_addressed_formally(viewer)):
         text = fill(
             # parents
             _("Je bent nu {name} ({role})."),
-            name=viewer.person.name,
-            role=role_label(viewer.person.role),
+            name=chosen.name,
+            role=role_label(chosen.role),
         )
         if isinstance(query.message, Message):
             await query.message.edit_text(text)

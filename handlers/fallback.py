@@ -48,9 +48,24 @@ async def stale_button(query: CallbackQuery) -> None:
     await query.answer(_("Deze knop werkt niet meer. Kies opnieuw uit het menu."), show_alert=True)
 
 
+async def tap_outside_private_chat(query: CallbackQuery) -> None:
+    """A button on a message elsewhere: in a group, or sent inline (then the tap has no
+    message, only an inline_message_id). Its spinner stops with a short word; nothing else
+    happens there."""
+    # parents
+    await query.answer(_("Deze knop werkt niet meer. Kies opnieuw uit het menu."))
+
+
 def build_router() -> Router:
     router = Router(name="fallback")
     router.message.register(unknown_text, F.text)
     router.message.register(unknown_message)
     router.callback_query.register(stale_button)
+    return router
+
+
+def build_outside_router() -> Router:
+    """The last router of all: taps that no private chat's router could take."""
+    router = Router(name="fallback_outside")
+    router.callback_query.register(tap_outside_private_chat)
     return router

@@ -14,16 +14,18 @@ from chat_ui.keyboards import (
     BUTTON_SCHOOL,
     main_menu,
 )
-from chat_ui.texts import bold, fill, names_list, role_label
+from chat_ui.texts import bold, fill, names_list
 from language.i18n import _
-from storage.accounts import Viewer, active_groups_of, children_of, school_status
+from language.labels import role_label
+from storage.accounts import PersonRef, Viewer, active_groups_of, children_of, school_status
 from storage.models import Role
 
 
-async def my_group(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+async def my_group(
+    message: Message, session: AsyncSession, viewer: Viewer, person: PersonRef
+) -> None:
     """Shows a pupil their group and mentor."""
-    assert viewer.person is not None
-    groups = await active_groups_of(session, person_id=viewer.person.id)
+    groups = await active_groups_of(session, person_id=person.id)
     if not groups:
         text = _("Je zit nog niet in een groep. Je leerkracht zet je erin.")
     else:
@@ -34,10 +36,11 @@ async def my_group(message: Message, session: AsyncSession, viewer: Viewer) -> N
     await message.answer(text, reply_markup=main_menu(viewer))
 
 
-async def my_groups(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+async def my_groups(
+    message: Message, session: AsyncSession, viewer: Viewer, person: PersonRef
+) -> None:
     """Shows a teacher their groups with the number of pupils."""
-    assert viewer.person is not None
-    groups = await active_groups_of(session, person_id=viewer.person.id)
+    groups = await active_groups_of(session, person_id=person.id)
     if not groups:
         text = _("Je hebt nog geen groep. De beheerder van de school zet je in een groep.")
     else:
@@ -50,10 +53,11 @@ async def my_groups(message: Message, session: AsyncSession, viewer: Viewer) -> 
     await message.answer(text, reply_markup=main_menu(viewer))
 
 
-async def my_children(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+async def my_children(
+    message: Message, session: AsyncSession, viewer: Viewer, person: PersonRef
+) -> None:
     """Shows a parent which children they are linked to."""
-    assert viewer.person is not None
-    children = await children_of(session, parent_id=viewer.person.id)
+    children = await children_of(session, parent_id=person.id)
     if not children:
         # parents
         text = _("Er is nog geen kind aan je gekoppeld. Neem contact op met de school.")
@@ -66,10 +70,11 @@ async def my_children(message: Message, session: AsyncSession, viewer: Viewer) -
     await message.answer(text, reply_markup=main_menu(viewer))
 
 
-async def school(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+async def school(
+    message: Message, session: AsyncSession, viewer: Viewer, person: PersonRef
+) -> None:
     """Shows an admin how many people of each role have joined."""
-    assert viewer.person is not None
-    status = await school_status(session, school_id=viewer.person.school_id)
+    status = await school_status(session, school_id=person.school_id)
     lines = [bold(status.school_name)]
     for role in Role:
         total = status.people.get(role, 0)

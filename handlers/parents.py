@@ -22,10 +22,10 @@ from chat_ui.keyboards import (
 )
 from chat_ui.texts import fill
 from config.settings import Settings
-from conversations import parent_settings, parent_summary
+from conversations import parent_feedback, parent_settings, parent_summary
 from language.i18n import _
 from services.clock import Clock, school_now
-from storage.accounts import Viewer
+from storage.accounts import PersonRef, Viewer
 from storage.learning_plans import plan_of, plans_of
 from storage.models import Role
 from storage.parents import parents_to_notify
@@ -36,15 +36,15 @@ async def overview(
     bot: Bot,
     session: AsyncSession,
     viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Sends the summary of each of the parent's children, as on Friday."""
-    assert viewer.person is not None
     now = school_now(settings, clock)
     methods = await parent_summary.all_summaries(
         session,
-        parent_id=viewer.person.id,
+        parent_id=person.id,
         chat_id=message.chat.id,
         now=now,
         today=now.date(),
@@ -59,19 +59,20 @@ async def overview(
     await parent_summary.send_all(bot, methods)
 
 
-async def preferences(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+async def preferences(message: Message, session: AsyncSession, person: PersonRef) -> None:
     """Shows what the parent receives and when, with buttons to change it."""
-    await parent_settings.show_settings(message, session, viewer)
+    await parent_settings.show_settings(message, session, person)
 
 
 class AskPlanFeedback(CallbackData, prefix="askfb"):
     plan_id: int
 
 
-async def ask_feedback(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+async def ask_feedback(
+    message: Message, session: AsyncSession, viewer: Viewer, person: PersonRef
+) -> None:
     """Lets a pupil pick the plan their parents should give tops & tips on."""
-    assert viewer.person is not None
-    plans = await plans_of(session, pupil_id=viewer.person.id)
+    plans = await plans_of(session, pupil_id=person.id)
     if not plans:
         await message.answer(
             _("Je hebt nog geen eigen plan. Maak er een met /mijnplan."),
@@ -93,22 +94,21 @@ async def feedback_plan_chosen(
     query: CallbackQuery,
     callback_data: AskPlanFeedback,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Sends the request to each linked parent, at most twice per plan."""
-    assert viewer.person is not None
-    plan = await plan_of(session, pupil_id=viewer.person.id, plan_id=callback_data.plan_id)
+    plan = await plan_of(session, pupil_id=person.id, plan_id=callback_data.plan_id)
     if plan is None:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
     await query.answer()
-    if not await parents_to_notify(session, pupil_id=viewer.person.id):
+    if not await parents_to_notify(session, pupil_id=person.id):
         await edit_card(query, _("Er is nog geen ouder aan je gekoppeld in de bot."))
         return
-    moment = await parent_summary.ask_parents_for_feedback(
-        session, pupil_id=viewer.person.id, plan_id=plan.id, now=school_now(settings, clock)
+    moment = await parent_feedback.ask_parents_for_feedback(
+        session, pupil_id=person.id, plan_id=plan.id, now=school_now(settings, clock)
     )
     if moment is None:
         await edit_card(query, _("Je hebt al twee keer feedback gevraagd op dit plan."))
@@ -132,5 +132,5 @@ def build_router() -> Router:
     pupil = HasRole(Role.PUPIL)
     router.message.register(ask_feedback, Command("vraagfeedback"), pupil)
     router.callback_query.register(feedback_plan_chosen, AskPlanFeedback.filter(), pupil)
-    router.include_routers(parent_settings.build_router(), parent_summary.build_router())
+    router.include_routers(parent_settings.build_router(), parent_feedback.build_router())
     return router

@@ -9,23 +9,18 @@ never has to change type. Every id in a button is checked against the pupil in s
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
-    BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    InputMediaPhoto,
     Message,
 )
-from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_ui.filters import HasRole
@@ -33,9 +28,10 @@ from chat_ui.keyboards import BUTTON_PORTFOLIO, button
 from chat_ui.texts import bold, fill
 from config.settings import Settings
 from conversations.evidence import EditEvidence, ShowEvidence, sharing_line
-from conversations.media_intake import is_image_file, media_store, send_kept_file
-from language.i18n import _, current_locale
-from storage.accounts import Viewer
+from conversations.work_card import FilesButton, about_lines, day_line, files_label
+from language.i18n import _
+from media.store import delete_media_if_unused
+from storage.accounts import PersonRef
 from storage.evidence import (
     EvidenceView,
     delete_evidence,
@@ -45,8 +41,7 @@ from storage.evidence import (
     evidence_position,
     set_sharing,
 )
-from storage.media_files import delete_media_if_unused
-from storage.models import Approval, EvidenceKind, Role
+from storage.models import Approval, Role
 
 ALL_GOALS = 0
 
@@ -78,31 +73,15 @@ class ChooseFilter(CallbackData, prefix="pff"):
     goal_id: int
 
 
-def _kind_icon(kind: EvidenceKind) -> str:
-    return {EvidenceKind.PHOTO: "📷", EvidenceKind.VOICE: "🎤", EvidenceKind.VIDEO: "🎬"}.get(
-        kind, "📎"
-    )
-
-
 def _item_text(
     item: EvidenceView, settings: Settings, position: int, total: int, goal: str | None
 ) -> str:
-    day = item.created_at.astimezone(ZoneInfo(settings.timezone)).date()
     lines = [
         bold(_("🗂 Je portfolio")) + " · " + _("{n} van {total}").format(n=position, total=total)
     ]
     if goal:
         lines.append(fill(_("🔎 Alleen: {goal}"), goal=goal))
-    lines.append("")
-    lines.append(
-        _kind_icon(item.kind) + " " + format_date(day, format="long", locale=current_locale())
-    )
-    goals = ", ".join(text for _id, text in item.goals)
-    lines.append(fill(_("🎯 {goals}"), goals=goals) if goals else _("🎯 Geen doel"))
-    if item.caption:
-        lines.append(fill(_("💬 {caption}"), caption=item.caption))
-    if item.outside_school:
-        lines.append(_("🏠 Buiten school gemaakt"))
+    lines += ["", day_line(item, settings.timezone), *about_lines(item)]
     lines.append(sharing_line(item.shared_with_parents, item.approval))
     for feedback in item.feedback:
         if feedback.top:
@@ -124,12 +103,7 @@ def _item_keyboard(
     if paging:
         rows.append(paging)
     if item.files:
-        label = {
-            EvidenceKind.PHOTO: _("📷 Bekijk"),
-            EvidenceKind.VOICE: _("🎤 Luister"),
-            EvidenceKind.VIDEO: _("🎬 Bekijk"),
-        }.get(item.kind, _("📎 Open"))
-        rows.append([button(label, Look(evidence_id=item.id))])
+        rows.append([button(files_label(item.kind), Look(evidence_id=item.id))])
     share = ToggleShare(evidence_id=item.id, offset=offset, goal_id=goal_id)
     rows.append(
         [
@@ -160,11 +134,10 @@ def _item_keyboard(
 
 
 async def _card(
-    session: AsyncSession, viewer: Viewer, settings: Settings, offset: int, goal_id: int
+    session: AsyncSession, person: PersonRef, settings: Settings, offset: int, goal_id: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """The card for one position of the (filtered) portfolio; past the end shows the last."""
-    assert viewer.person is not None
-    pupil_id = viewer.person.id
+    pupil_id = person.id
     goals = dict(await evidence_goals(session, pupil_id=pupil_id))
     if goal_id not in goals:
         goal_id = ALL_GOALS  # a filter whose last item was deleted, or a forged one
@@ -191,13 +164,13 @@ async def _card(
 async def _redraw(
     query: CallbackQuery,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
     offset: int,
     goal_id: int,
 ) -> None:
     assert isinstance(query.message, Message)
-    text, keyboard = await _card(session, viewer, settings, offset, goal_id)
+    text, keyboard = await _card(session, person, settings, offset, goal_id)
     try:
         await query.message.edit_text(text, reply_markup=keyboard)
     except TelegramBadRequest as error:
@@ -207,10 +180,10 @@ async def _redraw(
 
 
 async def open_portfolio(
-    message: Message, session: AsyncSession, viewer: Viewer, settings: Settings
+    message: Message, session: AsyncSession, person: PersonRef, settings: Settings
 ) -> None:
     """/portfolio or the menu button: the newest item."""
-    text, keyboard = await _card(session, viewer, settings, 0, ALL_GOALS)
+    text, keyboard = await _card(session, person, settings, 0, ALL_GOALS)
     await message.answer(text, reply_markup=keyboard)
 
 
@@ -218,16 +191,16 @@ async def show_evidence(
     query: CallbackQuery,
     callback_data: ShowEvidence,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
 ) -> None:
     """ "Bekijk je portfolio" under a saved or edited item: a new card at that item."""
-    assert viewer.person is not None and isinstance(query.message, Message)
+    assert isinstance(query.message, Message)
     await query.answer()
     offset = await evidence_position(
-        session, pupil_id=viewer.person.id, evidence_id=callback_data.evidence_id
+        session, pupil_id=person.id, evidence_id=callback_data.evidence_id
     )
-    text, keyboard = await _card(session, viewer, settings, offset, ALL_GOALS)
+    text, keyboard = await _card(session, person, settings, offset, ALL_GOALS)
     await query.message.answer(text, reply_markup=keyboard)
 
 
@@ -235,20 +208,20 @@ async def page_turned(
     query: CallbackQuery,
     callback_data: Page,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
 ) -> None:
     await query.answer()
-    await _redraw(query, session, viewer, settings, callback_data.offset, callback_data.goal_id)
+    await _redraw(query, session, person, settings, callback_data.offset, callback_data.goal_id)
 
 
 async def filter_chosen(
-    query: CallbackQuery, callback_data: ChooseFilter, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, callback_data: ChooseFilter, session: AsyncSession, person: PersonRef
 ) -> None:
     """A row per goal that has work, and "Alles"."""
-    assert viewer.person is not None and isinstance(query.message, Message)
+    assert isinstance(query.message, Message)
     await query.answer()
-    goals = await evidence_goals(session, pupil_id=viewer.person.id)
+    goals = await evidence_goals(session, pupil_id=person.id)
     rows = [
         [
             button(
@@ -269,19 +242,16 @@ async def sharing_toggled(
     query: CallbackQuery,
     callback_data: ToggleShare,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
 ) -> None:
-    assert viewer.person is not None
-    item = await evidence_of(
-        session, pupil_id=viewer.person.id, evidence_id=callback_data.evidence_id
-    )
+    item = await evidence_of(session, pupil_id=person.id, evidence_id=callback_data.evidence_id)
     if item is None:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
     shared = not item.shared_with_parents
-    await set_sharing(session, pupil_id=viewer.person.id, evidence_id=item.id, shared=shared)
-    now_shared = await evidence_of(session, pupil_id=viewer.person.id, evidence_id=item.id)
+    await set_sharing(session, pupil_id=person.id, evidence_id=item.id, shared=shared)
+    now_shared = await evidence_of(session, pupil_id=person.id, evidence_id=item.id)
     if not shared:
         answer = _("Nu alleen voor school.")
     elif now_shared is not None and now_shared.approval is Approval.PENDING:
@@ -290,22 +260,20 @@ async def sharing_toggled(
     else:
         answer = _("Je ouders kunnen dit nu zien.")
     await query.answer(answer)
-    await _redraw(query, session, viewer, settings, callback_data.offset, callback_data.goal_id)
+    await _redraw(query, session, person, settings, callback_data.offset, callback_data.goal_id)
 
 
 async def remove_tapped(
     query: CallbackQuery,
     callback_data: Remove,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
 ) -> None:
     """First "Weet je het zeker?", then the rows go, and each file once nothing uses it."""
-    assert viewer.person is not None and isinstance(query.message, Message)
+    assert isinstance(query.message, Message)
     if not callback_data.sure:
-        item = await evidence_of(
-            session, pupil_id=viewer.person.id, evidence_id=callback_data.evidence_id
-        )
+        item = await evidence_of(session, pupil_id=person.id, evidence_id=callback_data.evidence_id)
         if item is None:
             await query.answer(_("Die keuze ken ik niet."), show_alert=True)
             return
@@ -325,7 +293,7 @@ async def remove_tapped(
         )
         return
     media_ids = await delete_evidence(
-        session, pupil_id=viewer.person.id, evidence_id=callback_data.evidence_id
+        session, pupil_id=person.id, evidence_id=callback_data.evidence_id
     )
     if media_ids is None:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
@@ -336,46 +304,16 @@ async def remove_tapped(
             session, media_file_id=media_id, media_dir=Path(settings.media_dir)
         )
     await query.answer(_("Verwijderd."))
-    await _redraw(query, session, viewer, settings, callback_data.offset, callback_data.goal_id)
+    await _redraw(query, session, person, settings, callback_data.offset, callback_data.goal_id)
 
 
-async def look(
-    query: CallbackQuery,
-    callback_data: Look,
-    bot: Bot,
-    session: AsyncSession,
-    viewer: Viewer,
-    settings: Settings,
-) -> None:
-    """Send the item's files as Telegram messages, read from the media store."""
-    assert viewer.person is not None and isinstance(query.message, Message)
-    item = await evidence_of(
-        session, pupil_id=viewer.person.id, evidence_id=callback_data.evidence_id
-    )
-    if item is None:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
-        return
-    store = media_store(settings)
-    try:
-        contents = [
-            (file, await asyncio.to_thread(store.path_of(file).read_bytes)) for file in item.files
-        ]
-    except OSError:
-        await query.answer(_("Dit bestand kan ik niet meer vinden."), show_alert=True)
-        return
-    await query.answer()
-    chat_id = query.message.chat.id
-    if len(contents) > 1 and all(is_image_file(file) for file, _data in contents):
-        await bot.send_media_group(
-            chat_id,
-            [
-                InputMediaPhoto(media=BufferedInputFile(data, f"werk-{index + 1}.jpg"))
-                for index, (_file, data) in enumerate(contents[:10])
-            ],
-        )
-        return
-    for file, data in contents:
-        await send_kept_file(bot, chat_id, file, data)
+async def _own_work(
+    session: AsyncSession, pupil: PersonRef, evidence_id: int
+) -> EvidenceView | None:
+    return await evidence_of(session, pupil_id=pupil.id, evidence_id=evidence_id)
+
+
+LOOK = FilesButton(_own_work)
 
 
 def build_router() -> Router:
@@ -388,5 +326,5 @@ def build_router() -> Router:
     router.callback_query.register(filter_chosen, ChooseFilter.filter(), pupil)
     router.callback_query.register(sharing_toggled, ToggleShare.filter(), pupil)
     router.callback_query.register(remove_tapped, Remove.filter(), pupil)
-    router.callback_query.register(look, Look.filter(), pupil)
+    router.callback_query.register(LOOK.tapped, Look.filter(), pupil)
     return router

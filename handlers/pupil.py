@@ -13,13 +13,15 @@ from babel.dates import format_date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_ui.filters import HasRole
-from chat_ui.keyboards import BUTTON_LOOK_BACK, BUTTON_MY_GOALS, main_menu, shorten
+from chat_ui.keyboards import BUTTON_LOOK_BACK, BUTTON_MY_GOALS, edit_card, main_menu, shorten
 from chat_ui.texts import bold, fill
 from config.settings import Settings
+from conversations.card import checked
 from conversations.goals import OpenMyGoals
+from conversations.rubric import level_title, rubric_card
 from language.i18n import _, current_locale, ngettext
 from services.clock import Clock, school_today
-from storage.accounts import Viewer
+from storage.accounts import PersonRef, Viewer
 from storage.goals import (
     LevelView,
     levels_for,
@@ -48,27 +50,22 @@ class AssessLevel(CallbackData, prefix="sal"):
     position: int
 
 
-def level_name(level: LevelView | None, position: int | None, name: str | None = None) -> str:
+def level_name(position: int | None, name: str | None) -> str:
     """A rubric's own level name, or the default scale's name in the user's language."""
-    if level is not None and level.name:
-        return level.name
-    if name:
-        return name
-    defaults = {1: _("beginner"), 2: _("in ontwikkeling"), 3: _("gevorderd"), 4: _("expert")}
-    return defaults.get(position or 0, "–")
+    return level_title(LevelView(None, position or 0, name, None))
 
 
 async def my_goals(
     message: Message,
     session: AsyncSession,
     viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """My goals of this period, per line: my level, my teacher's level, days worked on."""
-    assert viewer.person is not None
     today = school_today(settings, clock)
-    context = await pupil_context(session, pupil_id=viewer.person.id, today=today)
+    context = await pupil_context(session, pupil_id=person.id, today=today)
     if context.period_id is None or context.period_starts_on is None:
         await message.answer(_("Er is nu geen periode."), reply_markup=main_menu(viewer))
         return
@@ -79,7 +76,7 @@ async def my_goals(
             reply_markup=main_menu(viewer),
         )
         return
-    items = await plan_items(session, pupil_id=viewer.person.id, week_start=monday_of(today))
+    items = await plan_items(session, pupil_id=person.id, week_start=monday_of(today))
     lines = [bold(fill(_("Mijn doelen – {period}"), period=context.period_name or ""))]
     current_line = None
     rows = []
@@ -92,13 +89,13 @@ async def my_goals(
         details = [
             fill(
                 _("ik: {level}"),
-                level=level_name(None, entry.self_level, entry.self_level_name)
+                level=level_name(entry.self_level, entry.self_level_name)
                 if entry.self_level
                 else "–",
             ),
             fill(
                 _("juf/meester: {level}"),
-                level=level_name(None, entry.teacher_level, entry.teacher_level_name)
+                level=level_name(entry.teacher_level, entry.teacher_level_name)
                 if entry.teacher_level
                 else "–",
             ),
@@ -131,69 +128,53 @@ async def my_goals_from_prompt(
     query: CallbackQuery,
     session: AsyncSession,
     viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """The goal review's button: the same as /mijndoelen."""
     await query.answer()
     if isinstance(query.message, Message):
-        await my_goals(query.message, session, viewer, settings, clock)
+        await my_goals(query.message, session, viewer, person, settings, clock)
 
 
 async def ask_level(
-    query: CallbackQuery, callback_data: Assess, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, callback_data: Assess, session: AsyncSession, person: PersonRef
 ) -> None:
     """ "Where am I now on this goal?" with the rubric's levels and what each looks like."""
-    assert viewer.person is not None
-    pupil_goal = await own_pupil_goal(
-        session, pupil_id=viewer.person.id, pupil_goal_id=callback_data.pupil_goal_id
+    pupil_goal = await checked(
+        query,
+        await own_pupil_goal(
+            session, pupil_id=person.id, pupil_goal_id=callback_data.pupil_goal_id
+        ),
     )
     if pupil_goal is None:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
-    await query.answer()
-    levels = await levels_for(session, goal_id=pupil_goal.goal_id)
-    lines = [_("Waar sta je nu? Lees de niveaus en kies wat het beste past.")]
-    for level in levels:
-        line = bold(level_name(level, level.position))
-        if level.descriptor:
-            line += fill(": {text}", text=level.descriptor)
-        lines.append(line)
-    keyboard = InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=f"{'🟢' * level.position} {level_name(level, level.position)}",
-                    callback_data=AssessLevel(
-                        pupil_goal_id=callback_data.pupil_goal_id, position=level.position
-                    ).pack(),
-                )
-            ]
-            for level in levels
-        ]
+    text, keyboard = rubric_card(
+        [_("Waar sta je nu? Lees de niveaus en kies wat het beste past.")],
+        await levels_for(session, goal_id=pupil_goal.goal_id),
+        lambda position: AssessLevel(pupil_goal_id=callback_data.pupil_goal_id, position=position),
     )
     assert query.message is not None
-    await query.message.answer("\n".join(lines), reply_markup=keyboard)
+    await query.message.answer(text, reply_markup=keyboard)
 
 
 async def level_chosen(
-    query: CallbackQuery, callback_data: AssessLevel, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, callback_data: AssessLevel, session: AsyncSession, person: PersonRef
 ) -> None:
     """Stores the self-assessment with today's date, so progress shows over time."""
-    assert viewer.person is not None
-    level = await record_self_assessment(
-        session,
-        pupil_id=viewer.person.id,
-        pupil_goal_id=callback_data.pupil_goal_id,
-        position=callback_data.position,
+    level = await checked(
+        query,
+        await record_self_assessment(
+            session,
+            pupil_id=person.id,
+            pupil_goal_id=callback_data.pupil_goal_id,
+            position=callback_data.position,
+        ),
     )
-    if level is None:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
-        return
-    await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            fill(_("Bewaard: je staat nu op {level}. 👍"), level=level_name(level, level.position))
+    if level is not None:
+        await edit_card(
+            query, fill(_("Bewaard: je staat nu op {level}. 👍"), level=level_title(level))
         )
 
 
@@ -201,15 +182,15 @@ async def look_back(
     message: Message,
     session: AsyncSession,
     viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """The last two weeks of reflections, one compact line each."""
-    assert viewer.person is not None
     today = school_today(settings, clock)
     since = today - timedelta(days=LOOK_BACK_DAYS - 1)
-    reflections = await reflections_since(session, pupil_id=viewer.person.id, since=since)
-    seen = await _notes_since(session, viewer.person.id, since)
+    reflections = await reflections_since(session, pupil_id=person.id, since=since)
+    seen = await _notes_since(session, person.id, since)
     if not reflections:
         lines = [_("Je hebt de afgelopen twee weken nog niet gereflecteerd. Begin met /reflectie!")]
         await message.answer("\n".join(lines + seen), reply_markup=main_menu(viewer))

@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat_ui.filters import HasRole
 from chat_ui.keyboards import BUTTON_TALKS, main_menu
 from conversations.talks import build_router as talk_dialogues
-from conversations.talks.planning import begin_planning, teacher_list
+from conversations.talks.planning import begin_planning
 from conversations.talks.preparation import own_list
+from conversations.talks.talk_card import teacher_list
 from language.i18n import _
 from services.clock import Clock
-from storage.accounts import Viewer
+from storage.accounts import PersonRef, Viewer
 from storage.models import Role
 
 COMMANDS = ("gesprek", "gesprekken", "talk")
@@ -31,31 +32,31 @@ async def teacher_talks(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
     """/gesprek: the list with "Nieuw gesprek"; /gesprek Sam plans a talk with Sam."""
     name = (command.args or "").strip()
     if name:
-        await begin_planning(bot, message.chat.id, state, session, viewer, clock, name)
+        await begin_planning(bot, message.chat.id, state, session, person, clock, name)
         return
-    text, keyboard = await teacher_list(session, viewer, clock)
+    text, keyboard = await teacher_list(session, person, clock)
     await message.answer(text, reply_markup=keyboard)
 
 
 async def teacher_talks_button(
-    message: Message, session: AsyncSession, viewer: Viewer, clock: Clock | None = None
+    message: Message, session: AsyncSession, person: PersonRef, clock: Clock
 ) -> None:
     """ "🗣 Gesprekken": the teacher's list, as /gesprek without a name."""
-    text, keyboard = await teacher_list(session, viewer, clock)
+    text, keyboard = await teacher_list(session, person, clock)
     await message.answer(text, reply_markup=keyboard)
 
 
 async def own_talks(
-    message: Message, session: AsyncSession, viewer: Viewer, clock: Clock | None = None
+    message: Message, session: AsyncSession, viewer: Viewer, person: PersonRef, clock: Clock
 ) -> None:
     """A pupil's own talks, or a parent's (those they take part in)."""
-    text, keyboard = await own_list(session, viewer, clock)
+    text, keyboard = await own_list(session, person, clock)
     await message.answer(text, reply_markup=keyboard or main_menu(viewer))
 
 

@@ -34,7 +34,7 @@ from config.settings import Settings
 from conversations import assessment, class_overview, observation, period_goals, plan_review
 from language.i18n import _
 from services.clock import Clock
-from storage.accounts import Viewer
+from storage.accounts import PersonRef, Viewer
 from storage.models import Role
 from storage.observations import (
     ItemKind,
@@ -89,12 +89,12 @@ async def note_start(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """ "📝 Notitie": choose the pupils first."""
-    await observation.begin(bot, message.chat.id, state, session, viewer, settings, clock)
+    await observation.begin(bot, message.chat.id, state, session, person, settings, clock)
 
 
 async def obs_command(
@@ -103,28 +103,28 @@ async def obs_command(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """/obs [names, note]: the one-line note, or the menu's dialogue without text."""
     if not command.args or not command.args.strip():
-        await observation.begin(bot, message.chat.id, state, session, viewer, settings, clock)
+        await observation.begin(bot, message.chat.id, state, session, person, settings, clock)
         return
     await observation.begin_shortcut(
-        bot, message.chat.id, state, session, viewer, settings, clock, command.args.strip()
+        bot, message.chat.id, state, session, person, settings, clock, command.args.strip()
     )
 
 
 async def unseen(
     message: Message,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """ "👀 Nog niet gezien" and /nietgezien."""
-    text, keyboard = await observation.unseen_message(session, viewer, settings, clock)
+    text, keyboard = await observation.unseen_message(session, person, settings, clock)
     await message.answer(text, reply_markup=keyboard)
 
 
@@ -143,12 +143,13 @@ def _pupil_buttons(pupils: list[PupilRef], tag: str) -> InlineKeyboardMarkup:
     )
 
 
-async def find_start(message: Message, session: AsyncSession, viewer: Viewer) -> None:
+async def find_start(
+    message: Message, session: AsyncSession, viewer: Viewer, person: PersonRef
+) -> None:
     """ "🔎 Zoeken": a pupil's timeline by button, or a word with /zoek."""
-    assert viewer.person is not None
     # The buttons list the active group; /tijdlijn with a name finds any of the teacher's.
-    group_id = await active_group_id(session, teacher_id=viewer.person.id)
-    pupils = await pupils_of_teacher(session, teacher_id=viewer.person.id, group_id=group_id)
+    group_id = await active_group_id(session, teacher_id=person.id)
+    pupils = await pupils_of_teacher(session, teacher_id=person.id, group_id=group_id)
     if not pupils:
         await message.answer(
             _("Je hebt nog geen leerlingen. De beheerder zet je in een groep."),
@@ -167,28 +168,27 @@ async def timeline_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
 ) -> None:
     """/tijdlijn NAAM [#tag]: one pupil's timeline, or a choice when the name is unclear."""
-    assert viewer.person is not None
     args = command.args or ""
     tags = tags_in(args)
     tag = tags[0] if tags else ""
     name = " ".join(word for word in args.split() if not word.startswith("#"))
-    pupils = await pupils_of_teacher(session, teacher_id=viewer.person.id)
+    pupils = await pupils_of_teacher(session, teacher_id=person.id)
     found = (pupils_named(pupils, name) or pupils_matching(pupils, name)) if name else []
     if len(found) == 1:
         page = await timeline(
             session,
-            viewer_id=viewer.person.id,
+            viewer_id=person.id,
             viewer_role=Role.TEACHER,
             pupil_id=found[0].id,
             tag=tag or None,
             per_page=PER_PAGE,
         )
         assert page is not None  # the pupil came from the teacher's own groups
-        tags = await _tags(session, viewer, page)
+        tags = await _tags(session, person, page)
         await message.answer(
             _render(page, settings, ALL, tag),
             reply_markup=_keyboard(page, ALL, tag, tags, ZoneInfo(settings.timezone)),
@@ -208,16 +208,15 @@ async def timeline_turned(
     query: CallbackQuery,
     callback_data: TimelineView,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
 ) -> None:
     """A filter or page button; the pupil id is checked again (it may be forged or stale)."""
-    assert viewer.person is not None
     kind = callback_data.kind if callback_data.kind in (ALL, *ItemKind.ALL) else ALL
     tag = callback_data.tag.casefold()
     page = await timeline(
         session,
-        viewer_id=viewer.person.id,
+        viewer_id=person.id,
         viewer_role=Role.TEACHER,
         pupil_id=callback_data.pupil_id,
         kinds=ItemKind.ALL if kind == ALL else (kind,),
@@ -238,7 +237,7 @@ async def timeline_turned(
                     page,
                     kind,
                     tag,
-                    await _tags(session, viewer, page),
+                    await _tags(session, person, page),
                     ZoneInfo(settings.timezone),
                 ),
             )
@@ -253,14 +252,13 @@ async def note_media_opened(
     callback_data: OpenNoteMedia,
     bot: Bot,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
 ) -> None:
     """🎤 / 📷 under the timeline: the note's voice message or photo, for whoever may read it."""
-    assert viewer.person is not None
     media = await note_media(
         session,
-        viewer_id=viewer.person.id,
+        viewer_id=person.id,
         viewer_role=Role.TEACHER,
         observation_id=callback_data.observation_id,
     )
@@ -272,10 +270,9 @@ async def note_media_opened(
     await observation.send_note_media(bot, query.message.chat.id, media, settings)
 
 
-async def _tags(session: AsyncSession, viewer: Viewer, page: TimelinePage) -> list[str]:
-    assert viewer.person is not None
+async def _tags(session: AsyncSession, teacher: PersonRef, page: TimelinePage) -> list[str]:
     return await tags_of_pupil(
-        session, viewer_id=viewer.person.id, viewer_role=Role.TEACHER, pupil_id=page.pupil.id
+        session, viewer_id=teacher.id, viewer_role=Role.TEACHER, pupil_id=page.pupil.id
     )
 
 
@@ -440,17 +437,16 @@ async def search_command(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
 ) -> None:
     """/zoek WOORD: notes about the teacher's pupils with that word, newest first."""
-    assert viewer.person is not None
     word = (command.args or "").strip()
     if not word:
         await message.answer(_("Typ een woord achter /zoek, bijvoorbeeld: /zoek samenwerken"))
         return
     found = await search_observations(
-        session, viewer_id=viewer.person.id, viewer_role=Role.TEACHER, word=word
+        session, viewer_id=person.id, viewer_role=Role.TEACHER, word=word
     )
     if not found:
         await message.answer(fill(_("Geen notities gevonden met „{word}”."), word=word))
@@ -467,16 +463,21 @@ async def class_overview_start(
     bot: Bot,
     session: AsyncSession,
     viewer: Viewer,
+    person: PersonRef,
     settings: Settings,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """ "📊 Klas" and /klas: the active group at a glance."""
-    await class_overview.show(bot, message.chat.id, session, viewer, settings, clock)
+    await class_overview.show(bot, message.chat.id, session, viewer, person, settings, clock)
 
 
-async def group_command(message: Message, bot: Bot, session: AsyncSession, viewer: Viewer) -> None:
+async def group_command(
+    message: Message, bot: Bot, session: AsyncSession, viewer: Viewer, person: PersonRef
+) -> None:
     """/groep: which of the teacher's groups the overview and pupil lists are about."""
-    await class_overview.choose_group(bot, message.chat.id, session, viewer, show_after=False)
+    await class_overview.choose_group(
+        bot, message.chat.id, session, viewer, person, show_after=False
+    )
 
 
 async def not_for_you(message: Message, viewer: Viewer) -> None:
@@ -505,7 +506,7 @@ def build_router() -> Router:
     router.message.register(assessment.level_command, Command("niveau"), teacher)
     router.message.register(period_goals.start, F.text == BUTTON_PREPARE, teacher)
     router.message.register(period_goals.start, Command("voorbereiden"), teacher)
-    router.message.register(plan_review.open_plans, Command("plannen"), teacher)
+    router.message.register(plan_review.PLANS.open, Command("plannen"), teacher)
     router.callback_query.register(
         class_overview.choose_group_tapped, class_overview.ChooseGroup.filter(), teacher
     )

@@ -286,8 +286,28 @@ class SandboxClient:
         result: dict[str, Any] = await self._call("POST", "/limits", body=changes)
         return result
 
-    async def enqueue_raw_update(self, update: dict[str, Any]) -> int:
-        result = await self._call("POST", "/updates/raw", body=update)
+    async def enqueue_raw_update(
+        self,
+        update: dict[str, Any],
+        *,
+        keep_update_id: bool = False,
+        predating_allowed_updates: bool = False,
+    ) -> int:
+        """Queue any update (Bot API JSON) for the bot; returns its update_id.
+
+        Its update_id is the next in sequence unless ``keep_update_id`` (one Telegram never
+        uses, say). ``predating_allowed_updates``: delivered even if the bot did not ask for
+        its type, as Telegram does with updates created before the bot's ``allowed_updates``.
+        """
+        params = {
+            name: "true"
+            for name, wanted in (
+                ("keep_update_id", keep_update_id),
+                ("predating_allowed_updates", predating_allowed_updates),
+            )
+            if wanted
+        }
+        result = await self._call("POST", "/updates/raw", body=update, params=params)
         return int(result["update_id"])
 
 

@@ -24,7 +24,7 @@ client wants to tell apart). ``{token}`` is the bot token whose state is meant.
 ``GET  /sandbox/{token}/chats/{id}/wait``    long-poll the chat's event log (see below)
 ``GET|DELETE /sandbox/{token}/calls``        log of Bot API calls (``?method=&since_id=``)
 ``GET|POST|DELETE /sandbox/{token}/faults``  injected failures (see below)
-``POST /sandbox/{token}/updates/raw``        enqueue any update dict (update_id is assigned)
+``POST /sandbox/{token}/updates/raw``        enqueue any update dict (see below)
 ``GET  /sandbox/{token}/updates``            updates not yet confirmed by the bot
 ``GET  /sandbox/{token}/files/{file_id}``    raw bytes of any stored file (also bot uploads)
 ==========================================  =================================================
@@ -53,6 +53,12 @@ buttons that do exist.
 ``delete``, ``callback_query``, ``callback_answer``, ``chat_action``), ``from_bot`` and
 ``message_id``. Returns ``{"events", "seq", "timed_out"}`` as soon as ``count`` matching events
 exist after ``after``, or when the timeout passes.
+
+**Raw updates** (``POST updates/raw``): the body is an update as the Bot API documents it,
+delivered as given (even one aiogram cannot read). Its ``update_id`` is replaced by the next
+in sequence unless ``?keep_update_id=true``; ``?predating_allowed_updates=true`` delivers it
+even if its type is not in the bot's ``allowed_updates``, as Telegram does with updates
+created before that setting. A ``callback_query`` can be answered like a press.
 
 **Faults** (``POST faults``): ``{"method": "sendMessage" | "*", "status": 500 | 429 | 4xx/5xx
 | "timeout" | "drop", "count": 1, "retry_after": 1, "delay": 70, "description"?}``. The next
@@ -118,6 +124,10 @@ def _int(value: Any, name: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ControlError(400, f"{name} must be an integer") from None
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in {"1", "true", "yes"}
 
 
 def _float(value: Any, name: str) -> float:
@@ -811,13 +821,44 @@ class ControlApi:
         payload = {key: value for key, value in body.items() if key != "update_id"}
         if len(payload) != 1:
             raise ControlError(400, "an update has exactly one field besides update_id")
+        update_id = None
+        if _flag(request, "keep_update_id"):
+            update_id = _int(body.get("update_id"), "update_id")
+            if update_id in state.updates:
+                raise ControlError(400, f"update {update_id} is already queued")
         inner = next(iter(payload.values()))
         chat = None
         if isinstance(inner, dict):
-            chat_data = inner.get("chat") or (inner.get("message") or {}).get("chat")
+            message = inner.get("message")
+            chat_data = inner.get("chat")
+            if chat_data is None and isinstance(message, dict):
+                chat_data = message.get("chat")
             if isinstance(chat_data, dict):
                 chat = state.chats.get(chat_data.get("id", 0))
-        return _ok({"update_id": self.sandbox.enqueue_update(state, payload, chat)})
+            query = body.get("callback_query")
+            if query is inner and isinstance(query.get("id"), str):
+                self._remember_raw_press(state, query, chat)
+        update_id = self.sandbox.enqueue_update(state, payload, chat, update_id=update_id)
+        if _flag(request, "predating_allowed_updates"):
+            state.predating_allowed_updates.add(update_id)
+        return _ok({"update_id": update_id})
+
+    def _remember_raw_press(
+        self, state: BotState, query: dict[str, Any], chat: ChatState | None
+    ) -> None:
+        """A raw tap can be answered (answerCallbackQuery) as a press can; one on an inline
+        message has no chat or message."""
+        message = query.get("message")
+        message_id = message.get("message_id") if isinstance(message, dict) else None
+        sender = query.get("from")
+        state.callbacks[query["id"]] = CallbackRecord(
+            id=query["id"],
+            user_id=sender.get("id", 0) if isinstance(sender, dict) else 0,
+            chat_id=chat.id if chat is not None else None,
+            message_id=message_id if isinstance(message_id, int) else None,
+            data=str(query.get("data", "")),
+            created=time.time(),
+        )
 
     async def pending_updates(self, request: web.Request) -> web.Response:
         state = self._state(request)

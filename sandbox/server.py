@@ -204,10 +204,18 @@ class TelegramSandbox:
         return view
 
     def enqueue_update(
-        self, state: BotState, payload: dict[str, Any], chat: ChatState | None
+        self,
+        state: BotState,
+        payload: dict[str, Any],
+        chat: ChatState | None,
+        *,
+        update_id: int | None = None,
     ) -> int:
-        update_id = state.next_update_id
-        state.next_update_id += 1
+        """Queue an update for the bot; numbered in sequence unless `update_id` is given (a
+        test's stand-in for a number Telegram never uses; the sequence goes on unchanged)."""
+        if update_id is None:
+            update_id = state.next_update_id
+            state.next_update_id += 1
         update = {"update_id": update_id, **payload}
         chat_id = chat.id if chat is not None else None
         state.updates[update_id] = (update, chat_id)

@@ -12,20 +12,21 @@ Delivery as the user sees it is exactly once:
   because a duplicate prompt is what a pupil notices (and reports), while the next day's
   prompt makes up for a missing one. Those rows are counted and logged for the operator.
 
-Composers (conversations/) decide what a reminder says at the moment it is sent, so a
-reminder whose reason is gone (the pupil already reflected, the talk was moved) is cancelled
-instead of sent.
+Composers (conversations/, through scheduler.composers) decide what a reminder says at the
+moment it is sent, so a reminder whose reason is gone (the pupil already reflected, the talk
+was moved) is cancelled instead of sent. A row of a kind without a composer fails at once,
+with the reason in the row and the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from typing import Any, Protocol
+from datetime import time, timedelta
+from typing import Any
 
 from aiogram.methods import DeleteMessage, TelegramMethod
 from aiogram.types import Message
@@ -34,28 +35,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from language.i18n import addresses_formally, formal_address
 from scheduler import metrics
+from scheduler.composers import ComposerRegistry
 from scheduler.sender import DeliveryFailed, RateLimitedSender, Unreachable
+from services.clock import Clock
 from storage import reminders
-from storage.accounts import DeliveryTarget, Recipient, delivery_target, mark_unreachable
+from storage.accounts import DeliveryTarget, delivery_target, mark_unreachable
 from storage.models import ReminderStatus, Role
 from storage.parents import parse_hhmm
-from storage.reminders import DEFAULT_LEASE, DueReminder
+from storage.reminders import DEFAULT_LEASE, DueReminder, ReminderKind
 from storage.schooltime import SchoolCalendar, calendar_of, in_quiet_hours, quiet_hours_end
 
 log = logging.getLogger(__name__)
 
-Composer = Callable[
-    [AsyncSession, DueReminder, Recipient, datetime],
-    Awaitable[Sequence[TelegramMethod[Any]] | None],
-]
-
 # After this many failed sends (Telegram down for a long while) a reminder is given up.
 MAX_ATTEMPTS = 4
 RETRY_DELAY = timedelta(minutes=2)
-
-
-class Now(Protocol):
-    def now(self) -> datetime: ...
 
 
 @dataclass
@@ -68,15 +62,22 @@ class DispatchReport:
     unreachable: int = 0
     released: int = 0
     uncertain: int = 0
+    # Claims that expired while waiting to be sent; the row's new owner sends it.
+    lost_claims: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: DispatchReport) -> None:
-        for name in ("sent", "cancelled", "dropped", "deferred", "failed", "unreachable"):
+        names = ("sent", "cancelled", "dropped", "deferred", "failed", "unreachable", "lost_claims")
+        for name in names:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.released += other.released
         self.uncertain += other.uncertain
         for kind, count in other.kinds.items():
             self.kinds[kind] = self.kinds.get(kind, 0) + count
+
+
+class ClaimLostError(Exception):
+    """This worker's claim on a reminder expired and another worker took it over."""
 
 
 def quiet_hours_for(target: DeliveryTarget, calendar: SchoolCalendar) -> tuple[time, time]:
@@ -103,9 +104,9 @@ class ReminderDispatcher:
         *,
         session_factory: async_sessionmaker[AsyncSession],
         sender: RateLimitedSender,
-        composers: Mapping[str, Composer],
+        composers: ComposerRegistry,
         i18n: I18n,
-        clock: Now,
+        clock: Clock,
         worker_id: str,
         # Each reminder of a batch holds a database connection while it is sent; more than the
         # pool has makes them queue for connections (measured: 73% of Telegram's rate on
@@ -116,7 +117,7 @@ class ReminderDispatcher:
     ) -> None:
         self._sessions = session_factory
         self._sender = sender
-        self._composers = dict(composers)
+        self._composers = composers
         self._i18n = i18n
         self._clock = clock
         self._worker = worker_id
@@ -178,10 +179,14 @@ class ReminderDispatcher:
 
     async def _deliver(self, item: DueReminder) -> DispatchReport:
         report = DispatchReport()
-        composer = self._composers.get(item.kind)
+        composer = self._composers.composer_for(item.kind)
         if composer is None:
-            log.error("no composer for reminder kind %r (reminder %s)", item.kind, item.id)
-            await self._finish(item, ReminderStatus.FAILED, f"unknown kind {item.kind}")
+            # Retrying cannot help: the row was written by a newer release, or a feature's
+            # composers were not registered (tests/scheduler/test_composers.py guards that).
+            known = item.kind in frozenset(ReminderKind)
+            reason = f"no composer for kind {item.kind}" if known else f"unknown kind {item.kind}"
+            log.error("%s (reminder %s)", reason, item.id)
+            await self._finish(item, ReminderStatus.FAILED, reason)
             report.failed += 1
             return report
         now = self._clock.now()
@@ -223,7 +228,9 @@ class ReminderDispatcher:
                 self._i18n.use_locale(locale or self._i18n.default_locale),
                 formal_address(formal),
             ):
-                methods = await composer(session, item, target.recipient, now)
+                methods = await composer(
+                    session, item, target.recipient, self._composers.context(now)
+                )
             # The composer only reads; nothing of it is kept.
             await session.rollback()
         if not methods:
@@ -234,8 +241,12 @@ class ReminderDispatcher:
 
     async def _mark_started(self, item: DueReminder) -> None:
         async with self._guard(), self._sessions() as session:
-            await reminders.mark_send_started(session, reminder_id=item.id, now=self._clock.now())
+            started = await reminders.mark_send_started(
+                session, reminder=item, worker=self._worker, now=self._clock.now()
+            )
             await session.commit()
+        if not started:
+            raise ClaimLostError(item.id)
 
     async def _send(
         self, item: DueReminder, methods: Sequence[TelegramMethod[Any]], report: DispatchReport
@@ -258,6 +269,15 @@ class ReminderDispatcher:
                     continue
                 result = await self._sender.send(method, on_start=on_start)
                 message_id = _message_id(result) or message_id
+        except ClaimLostError:
+            # Another worker holds the row now and sends it; this one leaves it alone.
+            log.warning(
+                "reminder %s (%s): claim expired before sending; left to its new owner",
+                item.id,
+                item.kind,
+            )
+            report.lost_claims += 1
+            return report
         except Unreachable:
             async with self._guard(), self._sessions() as session:
                 await mark_unreachable(session, person_id=item.person_id, now=self._clock.now())

@@ -25,18 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import audiences
 from storage.models import Role
 from storage.parents import parse_hhmm
-from storage.reminders import schedule_reminder
+from storage.reminders import ReminderKind, schedule_reminder
 from storage.schooltime import SchoolCalendar, school_calendars
 
 log = logging.getLogger(__name__)
-
-REFLECTION_PROMPT = "reflection_prompt"
-WEEK_PLAN_PROMPT = "week_plan_prompt"
-TEACHER_NUDGE = "teacher_nudge"
-GOAL_REVIEW = "goal_review"
-GOAL_REVIEW_TEACHER = "goal_review_teacher"
-PARENT_SUMMARY = "parent_summary"
-EVIDENCE_DIGEST = "evidence_digest"
 
 # Before lessons: pupils plan the week at home or in the first lesson, teachers read the nudge
 # before the day starts.
@@ -56,7 +48,7 @@ def _weekday(value: object, fallback: int) -> int:
 class Planner:
     """Plans the kinds that have a composer; others are not created at all."""
 
-    def __init__(self, kinds: Collection[str]) -> None:
+    def __init__(self, kinds: Collection[ReminderKind]) -> None:
         self.kinds = frozenset(kinds)
 
     async def plan(self, session: AsyncSession, *, now: datetime) -> int:
@@ -70,26 +62,29 @@ class Planner:
     ) -> int:
         today = calendar.local_date(now)
         created = 0
-        if PARENT_SUMMARY in self.kinds:
+        if ReminderKind.PARENT_SUMMARY in self.kinds:
             created += await self._parent_summaries(session, calendar, today)
         if not calendar.is_school_day(today):
             return created
         end_of_day = calendar.at(today, calendar.quiet_start)
-        if REFLECTION_PROMPT in self.kinds:
+        if ReminderKind.REFLECTION_PROMPT in self.kinds:
             pupils = await audiences.pupils_without_reflection(
                 session, school_id=calendar.school_id, on_date=today
             )
             created += await self._each(
                 session,
                 pupils,
-                kind=REFLECTION_PROMPT,
+                kind=ReminderKind.REFLECTION_PROMPT,
                 key=f"reflection:{{person}}:{today}",
                 due_at=calendar.at(today, calendar.reflection_time),
                 stale_at=end_of_day,
                 payload={"date": today.isoformat()},
                 now=now,
             )
-        if WEEK_PLAN_PROMPT in self.kinds and calendar.first_school_day_of_week(today) == today:
+        if (
+            ReminderKind.WEEK_PLAN_PROMPT in self.kinds
+            and calendar.first_school_day_of_week(today) == today
+        ):
             week_start = today - timedelta(days=today.weekday())
             pupils = await audiences.pupils_without_week_plan(
                 session, school_id=calendar.school_id, week_start=week_start
@@ -97,33 +92,33 @@ class Planner:
             created += await self._each(
                 session,
                 pupils,
-                kind=WEEK_PLAN_PROMPT,
+                kind=ReminderKind.WEEK_PLAN_PROMPT,
                 key=f"week_plan:{{person}}:{week_start}",
                 due_at=calendar.at(today, WEEK_PLAN_TIME),
                 stale_at=end_of_day,
                 payload={"week_start": week_start.isoformat()},
                 now=now,
             )
-        if TEACHER_NUDGE in self.kinds:
+        if ReminderKind.TEACHER_NUDGE in self.kinds:
             teachers = await audiences.reachable_teachers(session, school_id=calendar.school_id)
             created += await self._each(
                 session,
                 teachers,
-                kind=TEACHER_NUDGE,
+                kind=ReminderKind.TEACHER_NUDGE,
                 key=f"unseen:{{person}}:{today}",
                 due_at=calendar.at(today, TEACHER_NUDGE_TIME),
                 stale_at=end_of_day,
                 payload={"date": today.isoformat()},
                 now=now,
             )
-        if EVIDENCE_DIGEST in self.kinds:
+        if ReminderKind.EVIDENCE_DIGEST in self.kinds:
             # Planned for every reachable teacher; the composer sends nothing on a day
             # without new or waiting work.
             teachers = await audiences.reachable_teachers(session, school_id=calendar.school_id)
             created += await self._each(
                 session,
                 teachers,
-                kind=EVIDENCE_DIGEST,
+                kind=ReminderKind.EVIDENCE_DIGEST,
                 key=f"evidence_digest:{{person}}:{today}",
                 due_at=calendar.at(today, EVIDENCE_DIGEST_TIME),
                 stale_at=end_of_day,
@@ -136,7 +131,10 @@ class Planner:
     async def _goal_reviews(
         self, session: AsyncSession, calendar: SchoolCalendar, today: date, now: datetime
     ) -> int:
-        wanted = {GOAL_REVIEW: Role.PUPIL, GOAL_REVIEW_TEACHER: Role.TEACHER}
+        wanted = {
+            ReminderKind.GOAL_REVIEW: Role.PUPIL,
+            ReminderKind.GOAL_REVIEW_TEACHER: Role.TEACHER,
+        }
         wanted = {kind: role for kind, role in wanted.items() if kind in self.kinds}
         if not wanted:
             return 0
@@ -182,7 +180,7 @@ class Planner:
             due_at = calendar.at(today, at)
             created += await schedule_reminder(
                 session,
-                kind=PARENT_SUMMARY,
+                kind=ReminderKind.PARENT_SUMMARY,
                 person_id=link.parent_id,
                 due_at=due_at,
                 stale_at=due_at + PARENT_SUMMARY_VALID,
@@ -196,7 +194,7 @@ class Planner:
         session: AsyncSession,
         persons: list[int],
         *,
-        kind: str,
+        kind: ReminderKind,
         key: str,
         due_at: datetime,
         stale_at: datetime,

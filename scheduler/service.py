@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,11 +29,14 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from scheduler.dispatcher import Composer, DispatchReport, Now, ReminderDispatcher
+from media.store import sweep_orphans
+from scheduler.composers import ComposerRegistry
+from scheduler.dispatcher import DispatchReport, ReminderDispatcher
 from scheduler.planners import Planner
 from scheduler.sender import RateLimitedSender
+from services.clock import Clock
+from services.retention import DEFAULT_RETENTION_MONTHS, apply_retention
 from storage.invites import forget_attempts_before
-from storage.privacy import DEFAULT_RETENTION_MONTHS, apply_retention
 from storage.reminders import DEFAULT_LEASE, forget_finished_before
 from storage.updates import forget_processed_before
 
@@ -45,6 +48,9 @@ DISPATCH_EVERY = timedelta(seconds=2)
 KEEP_PROCESSED_UPDATES = timedelta(days=2)
 KEEP_INVITE_ATTEMPTS = timedelta(days=1)
 KEEP_FINISHED_REMINDERS = timedelta(days=60)
+# A file is written before its row commits; one without a row this long after is an orphan of
+# a crash or a rolled-back step (a day leaves any step in progress well alone).
+KEEP_ORPHAN_FILES = timedelta(days=1)
 
 
 def worker_name() -> str:
@@ -58,8 +64,8 @@ class ReminderService:
         session_factory: async_sessionmaker[AsyncSession],
         bot: Bot,
         i18n: I18n,
-        clock: Now,
-        composers: Mapping[str, Composer],
+        clock: Clock,
+        composers: ComposerRegistry,
         per_second: float = 30.0,
         per_chat_per_second: float = 1.0,
         db_lock: asyncio.Lock | None = None,
@@ -79,7 +85,9 @@ class ReminderService:
         self.sender = RateLimitedSender(
             bot, per_second=per_second, per_chat_per_second=per_chat_per_second
         )
-        self.planner = Planner(composers.keys())
+        # What each kind of message says; the planners create only kinds that have a composer.
+        self.composers = composers
+        self.planner = Planner(composers.kinds)
         self.dispatcher = ReminderDispatcher(
             session_factory=session_factory,
             sender=self.sender,
@@ -124,13 +132,21 @@ class ReminderService:
                     default_months=self._retention_months,
                 )
             await session.commit()
+        orphans = []
+        if self._media_dir is not None:
+            # Only reads rows; the file work runs in worker threads.
+            async with self._sessions() as session:
+                orphans = await sweep_orphans(
+                    session, media_dir=self._media_dir, older_than=KEEP_ORPHAN_FILES, now=now
+                )
         log.info(
             "housekeeping: forgot %d update ids, %d invite attempts, %d old reminders; "
-            "erased %d pupils past the retention period",
+            "erased %d pupils past the retention period; removed %d orphaned files",
             updates,
             attempts,
             finished,
             len(erased),
+            len(orphans),
         )
 
     def start(self) -> None:

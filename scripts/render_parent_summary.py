@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import secrets
 import sys
 import tempfile
 from datetime import UTC, datetime, time, timedelta
@@ -33,9 +34,9 @@ from sqlalchemy import select  # noqa: E402
 
 from conversations.parent_summary import summary_messages, summary_week  # noqa: E402
 from language.i18n import load_i18n, use_locale  # noqa: E402
+from services.demo_school import seed_demo_school  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import create_engine, create_sessionmaker  # noqa: E402
-from storage.demo import seed_demo_school  # noqa: E402
 from storage.models import Guardianship, Person, Talk, TalkKind, TalkStatus  # noqa: E402
 
 LOCALES = ("nl", "ar")
@@ -68,7 +69,10 @@ async def render(out: Path, child: str) -> list[Path]:
         try:
             sessions = create_sessionmaker(engine)
             async with sessions() as session, session.begin():
-                seed = await seed_demo_school(session, today=today, media_dir=media)
+                # A throwaway school: its invite codes are never used, so any key will do.
+                seed = await seed_demo_school(
+                    session, today=today, invite_secret=secrets.token_bytes(32), media_dir=media
+                )
                 pupil = await session.scalar(
                     select(Person).where(
                         Person.school_id == seed.school_id, Person.external_id == child

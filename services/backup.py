@@ -12,8 +12,14 @@ The database is copied before the media: a file is always written before its row
 every row in the copy finds its file among the media copied after it. A backup is written as
 `….partial` and renamed when complete, so a half-finished one is never taken for a backup.
 
+A backup holds every pupil's data: its folder is 0700 and every file in it 0600, whatever
+the umask of the process that makes it.
+
 Restore goes into an empty place only (a new database, an empty media directory): it never
-mixes two schools' data, nor overwrites what a mistyped setting points at.
+mixes two schools' data, nor overwrites what a mistyped setting points at. It writes only
+where the bot itself would: every media file the manifest names must be named as the media
+store names its files (`ab/cd/<sha256>.<ext>`) and be a plain file of the backup, not a
+symbolic link; otherwise nothing is restored at all.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from config.settings import Settings
-from media.pipeline import TEMP_PREFIX
+from media.store import is_stored_path
 from services.errors import UserError
 from storage.backup import pg_snapshot, row_counts, sqlite_online_copy, sqlite_path, table_names
 from storage.health import schema_state_of
@@ -41,6 +47,8 @@ MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite"
 PG_FILE = "database.dump"
 MEDIA = "media"
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
 
 
 @dataclass(frozen=True)
@@ -81,14 +89,34 @@ async def _run_tool(arguments: list[str], env: dict[str, str]) -> None:
 
 
 def _media_files(root: Path) -> dict[str, int]:
-    """Relative path -> size of every stored file (not the temporary ones being written)."""
+    """Relative path -> size of every stored file: named as the media store names its files,
+    so not the temporary ones being written, nor anything else someone put there."""
     if not root.is_dir():
         return {}
     files: dict[str, int] = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.name.startswith(TEMP_PREFIX):
-            files[path.relative_to(root).as_posix()] = path.stat().st_size
+        relative = path.relative_to(root).as_posix()
+        if is_stored_path(relative) and path.is_file() and not path.is_symlink():
+            files[relative] = path.stat().st_size
     return files
+
+
+def _make_private(root: Path) -> None:
+    """Folders 0700 and files 0600 under root, root included: pg_dump, SQLite and the copies
+    make theirs as the umask says, which may let every user of the machine read them."""
+    root.chmod(PRIVATE_FOLDER)
+    for path in root.rglob("*"):
+        if path.is_symlink():
+            continue
+        path.chmod(PRIVATE_FOLDER if path.is_dir() else PRIVATE_FILE)
+
+
+def _new_private_folder(path: Path) -> None:
+    """A new folder only its owner can enter, from the first moment (mkdir's mode is
+    narrowed by the umask, never widened, so 0700 is what it gets)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=PRIVATE_FOLDER)
+    path.chmod(PRIVATE_FOLDER)
 
 
 def _copy_media(source: Path, target: Path, files: dict[str, int]) -> None:
@@ -107,7 +135,7 @@ async def backup(
     partial = directory / f"portfolio-{stamp}.partial"
     if final.exists() or partial.exists():
         raise UserError(f"{final} exists already; wait a second and try again.")
-    partial.mkdir(parents=True)
+    _new_private_folder(partial)
     try:
         state, revision = await schema_state_of(url)
         if _kind(url) == "sqlite":
@@ -140,6 +168,7 @@ async def backup(
             "media": files,
         }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        await asyncio.to_thread(_make_private, partial)
         partial.rename(final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -161,8 +190,45 @@ def read_manifest(source: Path) -> dict[str, Any]:
     return manifest
 
 
+def check_backup_paths(source: Path, manifest: dict[str, Any]) -> None:
+    """Everything the restore reads is inside the backup and lands inside MEDIA_DIR, or a
+    UserError says what is not: a media name the media store does not give its files (an
+    absolute path, `..`, any other name), or a symbolic link in the backup (which could
+    point anywhere)."""
+    media = manifest.get("media")
+    if not isinstance(media, dict):
+        raise UserError(f"{source / MANIFEST} is damaged: it has no list of media files.")
+    database = source / (SQLITE_FILE if manifest.get("database") == "sqlite" else PG_FILE)
+    if database.is_symlink():
+        raise UserError(
+            f"{database} is a symbolic link; a backup holds the database itself. "
+            "Nothing was restored."
+        )
+    folder = source / MEDIA
+    if folder.is_symlink() or (media and not folder.is_dir()):
+        raise UserError(f"{folder} is not a folder of the backup; nothing was restored.")
+    for name, size in media.items():
+        if not isinstance(name, str) or not is_stored_path(name):
+            raise UserError(
+                f"{source / MANIFEST} names {name!r}, which is not a media file of the bot; "
+                "nothing was restored."
+            )
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise UserError(f"{source / MANIFEST} is damaged: the size of {name} is not a size.")
+        shard, subshard, _ = name.split("/")
+        for path in (folder / shard, folder / shard / subshard, folder / name):
+            if path.is_symlink():
+                raise UserError(
+                    f"{path} is a symbolic link; a backup holds the files themselves. "
+                    "Nothing was restored."
+                )
+        if not (folder / name).is_file():
+            raise UserError(f"{folder / name} is missing from the backup; nothing was restored.")
+
+
 async def restore(settings: Settings, source: Path) -> BackupSummary:
     manifest = read_manifest(source)
+    await asyncio.to_thread(check_backup_paths, source, manifest)
     url = settings.database_url
     kind = _kind(url)
     if manifest["database"] != kind:

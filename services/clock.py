@@ -1,8 +1,10 @@
 """The one clock of the app: real time, or real time moved by an offset in the demo.
 
-Anything that asks "what time is it?" for school purposes (the reminders and scheduled prompts,
-once they exist) should ask `App.clock` / `dispatcher["clock"]` instead of the system, so the
-demo can jump to "next school day 15:30" and show what happens then without waiting a day.
+Everything that asks "what time is it?" for school purposes (handlers, dialogues, the reminders
+and scheduled prompts) is given this clock, never the system's: the app holds one (`App.clock`),
+the handlers receive it as `clock` from the dispatcher's workflow data, and nothing falls back to
+`datetime.now`. So the demo can jump to "next school day 15:30" and show what happens then
+without waiting a day, and a test can run the bot at any moment it likes (`real_now=`).
 The clock keeps running after a move: only the offset to real time changes.
 
 Moves are small phrases, in English or Dutch, because they are typed in the demo page:
@@ -201,11 +203,10 @@ def _parse_time(text: str) -> time:
     return time(hours, minutes)
 
 
-def school_now(settings: Settings, clock: Clock | None = None) -> datetime:
+def school_now(settings: Settings, clock: Clock) -> datetime:
     """What time it is at school: the school's timezone, not the server's (UTC) or the phone's."""
-    moment = clock.now() if clock is not None else datetime.now(UTC)
-    return moment.astimezone(ZoneInfo(settings.timezone))
+    return clock.now().astimezone(ZoneInfo(settings.timezone))
 
 
-def school_today(settings: Settings, clock: Clock | None = None) -> date:
+def school_today(settings: Settings, clock: Clock) -> date:
     return school_now(settings, clock).date()

@@ -30,11 +30,12 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 
-from chat_ui.texts import role_label
 from config.settings import SUPPORTED_LOCALES
 from language.i18n import _, current_locale
+from language.labels import role_label
+from media.store import relative_path_for
 from storage.models import Role
-from storage.privacy import (
+from storage.subject_data_types import (
     EvidenceItem,
     FeedbackItem,
     GoalRef,
@@ -86,7 +87,7 @@ table { border-collapse: collapse; width: 100%; }
 
 def zip_path(ref: StoredFileRef) -> str:
     """images/<sha256>.jpg for images, files/<sha256>.<ext> for the rest."""
-    name = ref.relative_path.rsplit("/", 1)[-1]
+    name = relative_path_for(ref.sha256, ref.mime_type).rsplit("/", 1)[-1]
     folder = "images" if ref.mime_type.startswith("image/") else "files"
     return f"{folder}/{name}"
 
@@ -562,7 +563,7 @@ def write_zip(
         archive.writestr("index.html", html)
         archive.writestr("data.json", json_text)
         for ref in data.files:
-            source = Path(media_dir) / ref.relative_path
+            source = Path(media_dir) / relative_path_for(ref.sha256, ref.mime_type)
             if not source.is_file():
                 missing.append(zip_path(ref))
                 continue

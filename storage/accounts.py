@@ -25,6 +25,7 @@ from storage.policy import (
     members_of_group,
     teachers_of_pupil,
 )
+from storage.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,28 @@ VIEWER_COLUMNS = len(VIEWER_ROWS.selected_columns)
 
 
 async def load_viewer(session: AsyncSession, *, telegram_user_id: int) -> Viewer:
+    """The viewer again, mid-update: only ever in answer to a message or a tap in the private
+    chat, so they can be written to."""
     rows = (await session.execute(VIEWER_ROWS, {"telegram_user_id": telegram_user_id})).all()
-    return await viewer_from_rows(session, telegram_user_id=telegram_user_id, rows=rows)
+    return await viewer_from_rows(
+        session, telegram_user_id=telegram_user_id, rows=rows, reachable=True
+    )
 
 
 async def viewer_from_rows(
-    session: AsyncSession, *, telegram_user_id: int, rows: Sequence[Row[*tuple[Any, ...]]]
+    session: AsyncSession,
+    *,
+    telegram_user_id: int,
+    rows: Sequence[Row[*tuple[Any, ...]]],
+    reachable: bool | None,
 ) -> Viewer:
-    """The viewer from the rows of VIEWER_ROWS, repairing what those rows show is stale."""
+    """The viewer from the rows of VIEWER_ROWS, repairing what those rows show is stale.
+
+    `reachable` is what the update says about writing to them: True (they wrote or tapped
+    in the private chat, or unblocked the bot), False (they blocked it), None (nothing: an
+    update from elsewhere, a tap on a message in another chat, says nothing about the
+    private chat). Their persons are marked reachable or unreachable accordingly.
+    """
     if not rows:
         return Viewer(telegram_user_id, None, None, None, ())
     account_id, active_person_id, account_locale = rows[0][:3]
@@ -120,12 +135,17 @@ async def viewer_from_rows(
         for row in rows
         if row[3] is not None
     )
-    returned = [row[3] for row in rows if row[3] is not None and row[8] is not None]
-    if returned:
-        # They are talking to the bot again, so they have unblocked it.
-        await session.execute(
-            update(Person).where(Person.id.in_(returned)).values(unreachable_since=None)
-        )
+    if reachable is not None:
+        # row[8]: since when the person is marked unreachable; only a change is written.
+        changed = [
+            row[3] for row in rows if row[3] is not None and (row[8] is not None) is reachable
+        ]
+        if changed:
+            await session.execute(
+                update(Person)
+                .where(Person.id.in_(changed))
+                .values(unreachable_since=None if reachable else utcnow())
+            )
     active = next((ref for ref in refs if ref.id == active_person_id), None)
     if active is None and refs:
         # The active person was moved to another account or erased: fall back to another one.

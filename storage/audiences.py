@@ -73,6 +73,23 @@ async def reachable_teachers(session: AsyncSession, *, school_id: int) -> list[i
     return list((await session.scalars(_reachable(Role.TEACHER, school_id))).all())
 
 
+async def reachable_admins(session: AsyncSession, *, school_id: int) -> list[int]:
+    """The school's admins the bot can write to (admins are in no group)."""
+    linked = exists().where(AccountPerson.person_id == Person.id)
+    query = (
+        select(Person.id)
+        .where(
+            Person.school_id == school_id,
+            Person.role == Role.ADMIN,
+            Person.unreachable_since.is_(None),
+            Person.left_school_on.is_(None),
+            linked,
+        )
+        .order_by(Person.id)
+    )
+    return list((await session.scalars(query)).all())
+
+
 @dataclass(frozen=True)
 class ParentOfPupil:
     parent_id: int

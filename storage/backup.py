@@ -1,11 +1,12 @@
 """The database side of backups: an online SQLite copy, row counts to verify a restore, and
 whether a database is empty enough to restore into. PostgreSQL itself is dumped and restored
-by its own tools (pg_dump / pg_restore), driven from bot.backup.
+by its own tools (pg_dump / pg_restore), driven from services.backup.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,10 @@ def sqlite_path(url: str) -> Path:
 
 
 def _online_copy(source: Path, target: Path) -> None:
+    # The copy holds every pupil's data: created 0600 (not as the umask says), and SQLite
+    # gives the journal it writes next to it the same mode.
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    os.chmod(target, 0o600)
     # The backup API copies a consistent snapshot page by page while the bot keeps writing
     # (WAL); a file copy of a live database can be torn.
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:

@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
-from media.pipeline import StoredFile, StoredImage, StoredVideo
-from storage.media_files import record_media
+from storage.media_files import (
+    StoredFile,
+    StoredImage,
+    StoredVideo,
+    clean_file_name,
+    record_media,
+)
 from storage.models import (
     Approval,
     Evidence,
@@ -62,7 +66,8 @@ class NewEvidence:
 
 async def create_evidence(session: AsyncSession, *, school_id: int, new: NewEvidence) -> Evidence:
     """One evidence item with its files (rows for files already written to the media store)
-    and goals; goals that are not the pupil's own are left out, never linked."""
+    and goals; goals that are not the pupil's own are left out, never linked. A file's
+    original name is kept clean (`clean_file_name`), with the extension of the stored file."""
     school = await session.get(School, school_id)
     shared = new.shared_with_parents
     if shared is None:
@@ -80,21 +85,22 @@ async def create_evidence(session: AsyncSession, *, school_id: int, new: NewEvid
     session.add(evidence)
     await session.flush()
     for position, stored in enumerate(new.files):
+        thumbnail: StoredFile | None
         if isinstance(stored, StoredImage):
-            main = await record_media(session, stored=stored.image)
-            thumbnail = await record_media(session, stored=stored.thumbnail)
-            thumbnail_id: int | None = thumbnail.id
+            kept, thumbnail = stored.image, stored.thumbnail
         elif isinstance(stored, StoredVideo):
-            main = await record_media(session, stored=stored.video)
-            thumbnail_id = (
-                (await record_media(session, stored=stored.thumbnail)).id
-                if stored.thumbnail is not None
-                else None
-            )
+            kept, thumbnail = stored.video, stored.thumbnail
         else:
-            main = await record_media(session, stored=stored)
-            thumbnail_id = None
-        name = new.original_names[position] if position < len(new.original_names) else None
+            kept, thumbnail = stored, None
+        main = await record_media(session, stored=kept)
+        thumbnail_id = (
+            (await record_media(session, stored=thumbnail)).id if thumbnail is not None else None
+        )
+        name = clean_file_name(
+            new.original_names[position] if position < len(new.original_names) else None,
+            # The stored file's path ends in the extension of what it is (`media.store`).
+            kept.relative_path.rsplit(".", 1)[-1],
+        )
         session.add(
             EvidenceFile(
                 evidence_id=evidence.id,

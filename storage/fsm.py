@@ -6,9 +6,12 @@ database see the same dialogue state. Inside an update the update's own session 
 
 Every update reads its dialogue and most write it, so this is the hottest SQL of the bot: the
 row is read at most once per session, as two plain columns, and whatever the dialogue changed
-reaches the database as one statement just before the session commits (an upsert, or a
-DELETE when the dialogue ended), in the same transaction as the step's own data. A step that
-changes nothing writes nothing.
+reaches the database as one statement (an upsert, or a DELETE when the dialogue ended) when
+whoever owns the transaction calls `write_changed_dialogues` just before committing it
+(`storage.updates.commit_update` for an update), in the same transaction as the step's own
+data. A step that changes nothing writes nothing. What a session read and changed is kept in
+the session (`session.info`) and goes with it: a rolled-back step's session is closed, not
+used again, so its unwritten changes are dropped with it.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy import Row, Table, bindparam, delete, event, select
+from sqlalchemy import Row, Table, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from storage.models import FsmRecord
 from storage.session_scope import current_session
@@ -50,6 +53,10 @@ class _Dialogue:
 
 
 class SqlStorage(BaseStorage):
+    """aiogram's storage interface on the dialogue table. Its helpers are module functions,
+    not methods: a private method of ours on aiogram's class could clash with one of
+    aiogram's own in a later release."""
+
     def __init__(
         self,
         session_factory: async_sessionmaker[AsyncSession],
@@ -58,46 +65,27 @@ class SqlStorage(BaseStorage):
         self._session_factory = session_factory
         self._key_builder = key_builder or DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
 
-    @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
-        shared = current_session.get()
-        if shared is not None:
-            yield shared
-            return
-        async with self._session_factory() as own, own.begin():
-            yield own
-
-    async def _dialogue(self, session: AsyncSession, key: StorageKey) -> tuple[str, _Dialogue]:
-        """The key's dialogue, read at most once per session (aiogram asks for the state and
-        the data several times per update); a missing row is remembered too."""
-        built = self._key_builder.build(key)
-        cache: dict[str, _Dialogue] = session.info.setdefault(_CACHE, {})
-        dialogue = cache.get(built)
-        if dialogue is None:
-            row = (await session.execute(READ, {"key": built})).first()
-            remember_read(session, built, row)
-            dialogue = cache[built]
-        return built, dialogue
-
     def row_key(self, key: StorageKey) -> str:
         """The dialogue's key in the table (see `remember_read`)."""
         return self._key_builder.build(key)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
-        async with self._session() as session:
-            built, dialogue = await self._dialogue(session, key)
+        built = self.row_key(key)
+        async with _session(self._session_factory) as session:
+            dialogue = await _dialogue(session, built)
             if dialogue.state != value:
                 dialogue.state = value
                 session.info.setdefault(_CHANGED, set()).add(built)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self._session() as session:
-            return (await self._dialogue(session, key))[1].state
+        async with _session(self._session_factory) as session:
+            return (await _dialogue(session, self.row_key(key))).state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        async with self._session() as session:
-            built, dialogue = await self._dialogue(session, key)
+        built = self.row_key(key)
+        async with _session(self._session_factory) as session:
+            dialogue = await _dialogue(session, built)
             # A copy: a dialogue that goes on changing (or appending to a list in) what it
             # passed here must not change what is written.
             copied = _copy(dict(data))
@@ -106,11 +94,37 @@ class SqlStorage(BaseStorage):
                 session.info.setdefault(_CHANGED, set()).add(built)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self._session() as session:
-            return _copy((await self._dialogue(session, key))[1].data)
+        async with _session(self._session_factory) as session:
+            return _copy((await _dialogue(session, self.row_key(key))).data)
 
     async def close(self) -> None:
         """The engine belongs to the app; nothing to close here."""
+
+
+@asynccontextmanager
+async def _session(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """The update's session, or outside an update a short transaction of its own."""
+    shared = current_session.get()
+    if shared is not None:
+        yield shared
+        return
+    async with session_factory() as own, own.begin():
+        yield own
+        await write_changed_dialogues(own)
+
+
+async def _dialogue(session: AsyncSession, key: str) -> _Dialogue:
+    """The key's dialogue, read at most once per session (aiogram asks for the state and the
+    data several times per update); a missing row is remembered too."""
+    cache: dict[str, _Dialogue] = session.info.setdefault(_CACHE, {})
+    dialogue = cache.get(key)
+    if dialogue is None:
+        row = (await session.execute(READ, {"key": key})).first()
+        remember_read(session, key, row)
+        dialogue = cache[key]
+    return dialogue
 
 
 def remember_read(
@@ -162,40 +176,30 @@ def _upsert(insert: Any) -> Any:
 _WRITE = {True: _upsert(pg_insert), False: _upsert(sqlite_insert)}
 
 
-@event.listens_for(Session, "before_commit")
-def _write_changed_dialogues(session: Session) -> None:
-    """Whatever dialogues the session changed, written in its transaction just before it
-    commits. A finished dialogue (no state, no data) leaves no row behind: least data."""
+async def write_changed_dialogues(session: AsyncSession) -> None:
+    """Whatever dialogues the session changed, written in its transaction: called by whoever
+    commits it, just before the commit. A finished dialogue (no state, no data) leaves no row
+    behind: least data."""
     changed: set[str] | None = session.info.pop(_CHANGED, None)
     if not changed:
         return
     cache: dict[str, _Dialogue] = session.info[_CACHE]
-    write = _WRITE[session.get_bind().dialect.name == "postgresql"]
     # Core on the session's own connection (its transaction): the ORM's execute path has
     # nothing to add to a prebuilt statement on a table.
-    connection = session.connection()
+    connection = await session.connection()
+    write = _WRITE[connection.dialect.name == "postgresql"]
     for key in sorted(changed):
         dialogue = cache[key]
         if dialogue.state is None and not dialogue.data:
             if dialogue.stored:
-                connection.execute(_FORGET, {"key": key})
+                await connection.execute(_FORGET, {"key": key})
                 dialogue.stored = False
             continue
-        connection.execute(
+        await connection.execute(
             write,
             {"key": key, "state": dialogue.state, "data": dialogue.data, "updated_at": utcnow()},
         )
         dialogue.stored = True
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_unwritten_dialogues(session: Session, transaction: SessionTransaction) -> None:
-    """What a rolled-back session read or changed is no longer what the database holds
-    (a savepoint rolled back leaves the transaction around it, and what it changed, alone)."""
-    if transaction.nested:
-        return
-    session.info.pop(_CHANGED, None)
-    session.info.pop(_CACHE, None)
 
 
 async def dialogue_states(session: AsyncSession) -> list[FsmRecord]:

@@ -1,23 +1,40 @@
 """Invite codes: issuing them to persons and redeeming them from a Telegram account.
 
 A code is 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L), shown as
-`ABCD-EFGH`: easy to read off a printed slip and to type on a phone. Only its sha256 is stored.
-Guessing is bounded by the lockout: after `MAX_FAILURES` wrong codes within `LOCKOUT_WINDOW`
-the Telegram user must wait `LOCKOUT_WINDOW` before any code is even looked at.
+`ABCD-EFGH`: easy to read off a printed slip and to type on a phone. Guessing is bounded by the
+lockout: after `MAX_FAILURES` wrong codes within `LOCKOUT_WINDOW` the Telegram user must wait
+`LOCKOUT_WINDOW` before any code is even looked at.
+
+The code itself is never stored. 31^8 codes are few enough to try them all against a plain
+hash in minutes, so what is stored is an HMAC-SHA256 keyed with the invite secret, which lives
+outside the database (the INVITE_SECRET setting): a copy of the database alone gives no code
+back. The HMAC is taken over the code's sha256 (hex), which is what earlier versions stored;
+so those rows (`code_scheme` "sha256") can be rewrapped without knowing their codes
+(`rewrap_plain_hashes`, at start-up), and until then a code is also looked up the old way.
+The secret is a parameter of every function that needs it: storage never reads settings.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Account, AccountPerson, Invite, InviteAttempt, Person
+from storage.models import (
+    INVITE_SCHEME_HMAC,
+    INVITE_SCHEME_SHA256,
+    Account,
+    AccountPerson,
+    Invite,
+    InviteAttempt,
+    Person,
+)
 from storage.types import utcnow
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -36,8 +53,20 @@ def normalise_code(typed: str) -> str:
     return "".join(char for char in typed.upper() if char.isalnum())
 
 
-def hash_code(code: str) -> str:
+def plain_hash(code: str) -> str:
+    """What versions before the invite secret stored: sha256 of the normalised code."""
     return hashlib.sha256(normalise_code(code).encode()).hexdigest()
+
+
+def keyed_hash(plain: str, *, secret: bytes) -> str:
+    """What is stored now: HMAC-SHA256 of the plain hash, keyed with the invite secret."""
+    if not secret:
+        raise ValueError("an invite secret is required")
+    return hmac.new(secret, plain.encode(), hashlib.sha256).hexdigest()
+
+
+def hash_code(code: str, *, secret: bytes) -> str:
+    return keyed_hash(plain_hash(code), secret=secret)
 
 
 def looks_like_code(typed: str) -> bool:
@@ -46,7 +75,12 @@ def looks_like_code(typed: str) -> bool:
 
 
 async def issue_invite(
-    session: AsyncSession, *, person_id: int, valid_for: timedelta, now: datetime | None = None
+    session: AsyncSession,
+    *,
+    person_id: int,
+    valid_for: timedelta,
+    secret: bytes,
+    now: datetime | None = None,
 ) -> str:
     """Create a fresh code for a person; earlier unused codes of that person stop working."""
     now = now or utcnow()
@@ -56,9 +90,36 @@ async def issue_invite(
         .values(revoked_at=now)
     )
     code = new_code()
-    session.add(Invite(person_id=person_id, code_hash=hash_code(code), expires_at=now + valid_for))
+    session.add(
+        Invite(
+            person_id=person_id,
+            code_hash=hash_code(code, secret=secret),
+            code_scheme=INVITE_SCHEME_HMAC,
+            expires_at=now + valid_for,
+        )
+    )
     await session.flush()
     return code
+
+
+async def rewrap_plain_hashes(session: AsyncSession, *, secret: bytes) -> int:
+    """Replace every stored plain sha256 (from a version before the invite secret) by its
+    keyed hash; the codes keep working. Safe to run by several processes at once."""
+    rows = (
+        await session.execute(
+            select(Invite.id, Invite.code_hash).where(Invite.code_scheme == INVITE_SCHEME_SHA256)
+        )
+    ).all()
+    rewrapped = 0
+    for invite_id, plain in rows:
+        result = await session.execute(
+            update(Invite)
+            .where(Invite.id == invite_id, Invite.code_scheme == INVITE_SCHEME_SHA256)
+            .values(code_hash=keyed_hash(plain, secret=secret), code_scheme=INVITE_SCHEME_HMAC)
+            .execution_options(synchronize_session=False)
+        )
+        rewrapped += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rewrapped
 
 
 class RedeemOutcome(enum.Enum):
@@ -101,7 +162,12 @@ async def lockout_until(
 
 
 async def redeem_invite(
-    session: AsyncSession, *, telegram_user_id: int, typed_code: str, now: datetime | None = None
+    session: AsyncSession,
+    *,
+    telegram_user_id: int,
+    typed_code: str,
+    secret: bytes,
+    now: datetime | None = None,
 ) -> RedeemResult:
     """Link the Telegram user's account to the person the code was issued to."""
     now = now or utcnow()
@@ -109,7 +175,19 @@ async def redeem_invite(
     if locked_until is not None:
         return RedeemResult(RedeemOutcome.LOCKED, locked_until=locked_until)
 
-    invite = await session.scalar(select(Invite).where(Invite.code_hash == hash_code(typed_code)))
+    plain = plain_hash(typed_code)
+    invite = await session.scalar(
+        select(Invite).where(
+            or_(
+                and_(
+                    Invite.code_hash == keyed_hash(plain, secret=secret),
+                    Invite.code_scheme == INVITE_SCHEME_HMAC,
+                ),
+                # Issued by the previous version and not rewrapped yet (during an upgrade).
+                and_(Invite.code_hash == plain, Invite.code_scheme == INVITE_SCHEME_SHA256),
+            )
+        )
+    )
     outcome = _check(invite, now)
     if outcome is not RedeemOutcome.LINKED or invite is None:
         return await _failure(session, telegram_user_id, outcome, now)
@@ -213,3 +291,45 @@ async def forget_attempts_before(session: AsyncSession, *, moment: datetime) -> 
     """Attempts only matter inside the lockout window; older ones are noise."""
     result = await session.execute(delete(InviteAttempt).where(InviteAttempt.attempted_at < moment))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def revoke_codes_seen(
+    session: AsyncSession,
+    *,
+    typed_codes: list[str],
+    secret: bytes,
+    now: datetime | None = None,
+) -> list[Person]:
+    """Revoke every valid, unused code among `typed_codes` (seen where others could read
+    them, such as a group chat); the persons whose code it was. Anything else (no code, a
+    code already used, revoked or expired) is left as it is."""
+    now = now or utcnow()
+    plains = {plain_hash(typed) for typed in typed_codes if looks_like_code(typed)}
+    if not plains:
+        return []
+    keyed = {keyed_hash(plain, secret=secret) for plain in plains}
+    rows = (
+        await session.execute(
+            select(Invite.id, Person)
+            .join(Person, Person.id == Invite.person_id)
+            .where(
+                or_(
+                    and_(Invite.code_hash.in_(keyed), Invite.code_scheme == INVITE_SCHEME_HMAC),
+                    # Issued by the previous version and not rewrapped yet (during an upgrade).
+                    and_(Invite.code_hash.in_(plains), Invite.code_scheme == INVITE_SCHEME_SHA256),
+                ),
+                Invite.used_at.is_(None),
+                Invite.revoked_at.is_(None),
+                Invite.expires_at > now,
+            )
+        )
+    ).all()
+    if not rows:
+        return []
+    await session.execute(
+        update(Invite)
+        .where(Invite.id.in_([invite_id for invite_id, _person in rows]), Invite.used_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return [person for _invite_id, person in rows]

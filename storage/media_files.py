@@ -1,43 +1,154 @@
-"""The database side of stored media: `media_file` rows, and removing files nobody needs.
+"""The database side of stored media: `media_file` rows, and what refers to them.
 
-`media.pipeline` writes a file BEFORE its row is committed, so a crash in between leaves a file
-without a row; `sweep_orphans` removes such files once they are older than a grace period
-(never younger ones: their row may be about to commit). `delete_media_if_unused` is for when
-evidence is deleted: it deletes the row when nothing refers to it any more, and removes the
-file only AFTER the caller's transaction commits, so a rollback never leaves a row whose file
-is gone. A crash between that commit and the removal leaves an orphan for the sweep.
+`StoredFile` (with `StoredImage` and `StoredVideo`, which group the files of one upload) is a
+file the media store has written, as `record_media` records it. `media.store` writes a file
+BEFORE its row is committed, so a crash in between leaves a file without a row; its orphan
+sweep asks `recorded_hashes` which files still have one. When evidence is deleted,
+`delete_unused_media_row` deletes the row of a file nothing refers to any more, and
+`media.store.delete_media_if_unused` removes the file itself only after the caller's
+transaction commits (see `storage.after_commit`).
 
 Which columns refer to `media_file` is read from the model's foreign keys (today
 evidence_file.media_file_id and .thumbnail_file_id, reflection.voice_file_id,
 observation.voice_file_id and .photo_file_id), so a new reference is covered the day it is
 added. Like every storage function these never commit.
+
+`clean_file_name` is the one rule for the name a kept file is known by: the name a pupil's
+file arrived with is stored (evidence_file.original_name, VARCHAR(255)) and passed on only as
+it makes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 
-from sqlalchemy import Column, event, exists, or_, select
+from sqlalchemy import Column, exists, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 
-from media.pipeline import StoredFile, is_stored_name, is_temp_name, relative_path_for
-from storage.models import Base, MediaFile
+from storage.models import Base, MediaFile, MediaKind
 from storage.types import utcnow
 
-# How many sha256 values go into one IN (...) while sweeping.
-_SWEEP_BATCH = 500
+__all__ = [
+    "StoredFile",
+    "StoredImage",
+    "StoredVideo",
+    "clean_file_name",
+    "delete_unused_media_row",
+    "media_in_use",
+    "media_references",
+    "record_media",
+    "recorded_hashes",
+]
+
+# How many sha256 values go into one IN (...).
+_HASH_BATCH = 500
+
+# What file systems allow, and what evidence_file.original_name (VARCHAR(255)) holds.
+MAX_FILE_NAME_BYTES: Final = 255
+# Format characters (bidi overrides, isolates and marks, zero-width characters), controls,
+# surrogates, private and unassigned code points, line and paragraph separators: in a name
+# they only hide or reorder what it says ("verslag\u202etxt.bat" shows as "verslagtab.txt").
+_DROPPED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Characters Windows does not allow in a file name.
+_RESERVED_CHARACTERS: Final = frozenset('<>:"|?*')
+_PATH_SEPARATORS: Final = re.compile(r"[/\\]")
+# The extension a name claims: short, without spaces ("Deel 1. Krachten" has none).
+_CLAIMED_EXTENSION: Final = re.compile(r"\.[^.\s]{1,16}$")
+_WINDOWS_DEVICES: Final = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(10)), *(f"LPT{n}" for n in range(10))}
+)
+# Enough for every real script; more is "zalgo" text painting over the lines around it.
+_MAX_COMBINING_RUN: Final = 4
+
+
+def _visible_characters(name: str) -> str:
+    kept: list[str] = []
+    combining_run = 0
+    for char in name:
+        category = unicodedata.category(char)
+        if category in _DROPPED_CATEGORIES:
+            continue
+        if category in ("Mn", "Me"):
+            combining_run += 1
+            if combining_run > _MAX_COMBINING_RUN:
+                continue
+        else:
+            combining_run = 0
+        if category == "Zs":
+            char = " "
+        elif char in _RESERVED_CHARACTERS:
+            char = "_"
+        kept.append(char)
+    return " ".join("".join(kept).split())
+
+
+def clean_file_name(name: str | None, extension: str) -> str | None:
+    """The name a file is stored and passed on under; None when nothing of it is left.
+
+    One name, not a path (what follows the last slash or backslash), NFC, without the characters
+    that hide or reorder what it says (see `_DROPPED_CATEGORIES`) and those Windows refuses,
+    without leading dots (no hidden file, no "..") or trailing dots and spaces, and ending in
+    `extension`, the one of what the file IS: the extension the name claimed is replaced
+    ("evil.html" kept as text is "evil.txt", a PDF called "x.exe" is "x.pdf"). At most
+    `MAX_FILE_NAME_BYTES` bytes of UTF-8, the extension kept. Cleaning a clean name changes
+    nothing."""
+    if not name:
+        return None
+    name = _PATH_SEPARATORS.split(unicodedata.normalize("NFC", name))[-1]
+    stem = _CLAIMED_EXTENSION.sub("", _visible_characters(name).strip(". ")).strip(". ")
+    suffix = "." + extension
+    if stem.lower().endswith(suffix.lower()):
+        stem = stem[: -len(suffix)].rstrip(". ")  # "foto.pdf.exe" is "foto.pdf", not .pdf.pdf
+    if stem.split(".", 1)[0].upper() in _WINDOWS_DEVICES:
+        stem = "_" + stem
+    room = MAX_FILE_NAME_BYTES - len(suffix.encode())
+    # Cut at a byte, then drop the half character the cut may leave.
+    stem = stem.encode()[:room].decode("utf-8", "ignore").rstrip(". ")
+    return stem + suffix if stem else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """One file on disk, as `record_media` needs it for its row."""
+
+    sha256: str
+    relative_path: str
+    kind: MediaKind
+    mime_type: str
+    size_bytes: int
+    width: int | None = None
+    height: int | None = None
+    duration_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """A stored image: the main picture, its thumbnail and, if kept, the full resolution."""
+
+    image: StoredFile
+    thumbnail: StoredFile
+    original: StoredFile | None
+    source_format: str
+
+    @property
+    def files(self) -> tuple[StoredFile, ...]:
+        kept = (self.original,) if self.original is not None else ()
+        return (self.image, self.thumbnail, *kept)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVideo:
+    """A stored video and, when Telegram made one, its cleaned thumbnail."""
+
+    video: StoredFile
+    thumbnail: StoredFile | None
 
 
 def media_references() -> list[Column[Any]]:
@@ -81,19 +192,16 @@ async def media_in_use(session: AsyncSession, *, media_file_id: int) -> bool:
     return bool((await session.execute(select(or_(*checks)))).scalar())
 
 
-async def delete_media_if_unused(
-    session: AsyncSession, *, media_file_id: int, media_dir: Path
-) -> bool:
-    """Delete the row of a file nothing refers to; its file goes once the caller commits.
+async def delete_unused_media_row(session: AsyncSession, *, media_file_id: int) -> MediaFile | None:
+    """Delete the row of a file nothing refers to; return it (its columns stay readable), or
+    None when the row is gone already or still in use.
 
-    Returns whether the row was deleted. On PostgreSQL a reference added meanwhile by a
-    concurrent transaction makes the DELETE fail inside a savepoint: the file then counts as
-    in use.
+    On PostgreSQL a reference added meanwhile by a concurrent transaction makes the DELETE
+    fail inside a savepoint: the file then counts as in use.
     """
     row = await session.get(MediaFile, media_file_id)
     if row is None or await media_in_use(session, media_file_id=media_file_id):
-        return False
-    path = Path(media_dir) / relative_path_for(row.sha256, row.mime_type)
+        return None
     if session.get_bind().dialect.name != "postgresql":
         # SQLite has one writer at a time, so no reference can appear between the check and
         # the delete. A savepoint is not used there: pysqlite begins no transaction before a
@@ -105,130 +213,15 @@ async def delete_media_if_unused(
             async with session.begin_nested():
                 await session.delete(row)
         except IntegrityError:
-            return False
-    _PendingRemovals.of(session.sync_session).add(path, session.sync_session)
-    return True
+            return None
+    return row
 
 
-@dataclass
-class _PendingRemovals:
-    """Files to remove when the session's outermost transaction commits.
-
-    Each entry remembers the transaction it was scheduled in, so a rolled-back savepoint
-    forgets only its own entries; an outermost rollback or close forgets them all.
-    """
-
-    entries: list[tuple[Path, float, SessionTransaction | None]] = field(default_factory=list)
-
-    _KEY = "storage.media_files.pending_removals"
-
-    @classmethod
-    def of(cls, session: Session) -> _PendingRemovals:
-        pending = session.info.get(cls._KEY)
-        if pending is None:
-            pending = session.info[cls._KEY] = cls()
-            event.listen(session, "after_commit", pending._after_commit)
-            event.listen(session, "after_soft_rollback", pending._after_soft_rollback)
-            event.listen(session, "after_transaction_end", pending._after_transaction_end)
-        return pending
-
-    def add(self, path: Path, session: Session) -> None:
-        transaction = session.get_nested_transaction() or session.get_transaction()
-        self.entries.append((path, time.time(), transaction))
-
-    def _after_commit(self, session: Session) -> None:
-        if session.get_nested_transaction() is not None:
-            return  # a savepoint was released: wait for the outermost commit
-        entries, self.entries = self.entries, []
-        # Runs on the event loop's thread (inside commit); a few unlink calls are cheap.
-        for path, scheduled_at, _ in entries:
-            _remove_unless_touched(path, since=scheduled_at)
-
-    def _after_soft_rollback(self, session: Session, previous: SessionTransaction) -> None:
-        self.entries = [entry for entry in self.entries if previous not in _chain(entry[2])]
-
-    def _after_transaction_end(self, session: Session, transaction: SessionTransaction) -> None:
-        if transaction.parent is None:
-            self.entries = []  # the outermost transaction ended without after_commit's work
-
-
-def _chain(transaction: SessionTransaction | None) -> Iterator[SessionTransaction]:
-    while transaction is not None:
-        yield transaction
-        transaction = transaction.parent
-
-
-def _remove_unless_touched(path: Path, *, since: float) -> bool:
-    """Remove a file unless it was written or touched after `since` (a new upload of the
-    same bytes refreshes the mtime: its row is on its way)."""
-    try:
-        if path.stat().st_mtime > since:
-            return False
-        path.unlink()
-    except OSError:
-        # Gone already, or not ours to remove: never fail a commit over it. A file left
-        # behind without a row is an orphan, and the sweep tries again.
-        return False
-    return True
-
-
-def _old_files(media_dir: Path, cutoff: float) -> list[tuple[Path, str | None]]:
-    """Files of ours older than `cutoff`: (path, sha256), or (path, None) for a temp file."""
-    found: list[tuple[Path, str | None]] = []
-    if not media_dir.is_dir():
-        return found
-    # Only the two shard levels this store writes, and only names it writes: a media_dir
-    # pointed at the wrong folder must not cost anyone their files.
-    for first in os.scandir(media_dir):
-        if not (first.is_dir(follow_symlinks=False) and _is_shard(first.name)):
-            continue
-        for second in os.scandir(first.path):
-            if not (second.is_dir(follow_symlinks=False) and _is_shard(second.name)):
-                continue
-            for entry in os.scandir(second.path):
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    if entry.stat(follow_symlinks=False).st_mtime > cutoff:
-                        continue
-                    if is_stored_name(entry.name):
-                        found.append((Path(entry.path), entry.name.split(".", 1)[0]))
-                    elif is_temp_name(entry.name):
-                        found.append((Path(entry.path), None))
-    return found
-
-
-def _is_shard(name: str) -> bool:
-    return len(name) == 2 and all(char in "0123456789abcdef" for char in name)
-
-
-async def sweep_orphans(
-    session: AsyncSession,
-    *,
-    media_dir: Path,
-    older_than: timedelta,
-    now: datetime | None = None,
-) -> list[Path]:
-    """Remove files under `media_dir` that no media_file row refers to and that are older
-    than the grace period `older_than`; also stale temp files of interrupted writes.
-    Returns the removed paths."""
-    cutoff = (now or utcnow()).timestamp() - older_than.total_seconds()
-    candidates = await asyncio.to_thread(_old_files, Path(media_dir), cutoff)
-    orphans = [path for path, sha256 in candidates if sha256 is None]
-    stored = [(path, sha256) for path, sha256 in candidates if sha256 is not None]
-    for start in range(0, len(stored), _SWEEP_BATCH):
-        batch = stored[start : start + _SWEEP_BATCH]
-        known = set(
-            (
-                await session.execute(
-                    select(MediaFile.sha256).where(MediaFile.sha256.in_([s for _, s in batch]))
-                )
-            ).scalars()
-        )
-        orphans.extend(path for path, sha256 in batch if sha256 not in known)
-
-    def remove() -> list[Path]:
-        # Re-checked against the cutoff: a dedup hit may have touched the file meanwhile.
-        return [path for path in orphans if _remove_unless_touched(path, since=cutoff)]
-
-    return await asyncio.to_thread(remove)
+async def recorded_hashes(session: AsyncSession, sha256s: Sequence[str]) -> set[str]:
+    """Which of these sha256 values have a media_file row."""
+    known: set[str] = set()
+    for start in range(0, len(sha256s), _HASH_BATCH):
+        batch = list(sha256s[start : start + _HASH_BATCH])
+        rows = await session.execute(select(MediaFile.sha256).where(MediaFile.sha256.in_(batch)))
+        known.update(rows.scalars())
+    return known

@@ -279,10 +279,17 @@ class GroupMembership(Base):
     ended_at: Mapped[datetime | None]
 
 
+# How invite.code_hash was made (storage.invites): "sha256" of the code, by versions before
+# the invite secret; "hmac-sha256", keyed with the invite secret, since.
+INVITE_SCHEME_SHA256 = "sha256"
+INVITE_SCHEME_HMAC = "hmac-sha256"
+
+
 class Invite(Base):
     """A single-use code that links a Telegram account to a person.
 
-    Only a hash of the code is stored: a copy of the database cannot be used to join.
+    Only a keyed hash of the code is stored: a copy of the database cannot be used to join,
+    nor be searched for the codes without the invite secret, which is kept elsewhere.
     """
 
     __tablename__ = "invite"
@@ -290,6 +297,11 @@ class Invite(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The server default is the old scheme: during a rolling upgrade the previous version
+    # still inserts plain hashes, without naming a scheme.
+    code_scheme: Mapped[str] = mapped_column(
+        String(16), default=INVITE_SCHEME_HMAC, server_default=INVITE_SCHEME_SHA256
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

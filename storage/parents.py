@@ -38,6 +38,7 @@ from storage.policy import (
     work_is_visible_to_parents,
     work_visible_to_parents_clause,
 )
+from storage.reminders import ReminderKind
 from storage.schooltime import in_quiet_hours as quiet_at
 
 # The keys in Person.preferences; the reminder planner and dispatcher read the same keys.
@@ -357,13 +358,12 @@ async def feedback_notice_for_parent(
 
 # --- the plan's two feedback moments with parents -------------------------------------------
 
-PLAN_FEEDBACK_REQUEST = "plan_feedback_request"
 # The personal-plan template asks for two moments at which parents give feedback on the plan.
 PLAN_FEEDBACK_MOMENTS = 2
 
 
 def plan_feedback_key(plan_id: int, moment: int, parent_id: int) -> str:
-    return f"{PLAN_FEEDBACK_REQUEST}:{plan_id}:{moment}:{parent_id}"
+    return f"{ReminderKind.PLAN_FEEDBACK_REQUEST}:{plan_id}:{moment}:{parent_id}"
 
 
 async def plan_feedback_moments_used(session: AsyncSession, *, plan_id: int) -> int:
@@ -372,9 +372,9 @@ async def plan_feedback_moments_used(session: AsyncSession, *, plan_id: int) -> 
     keys = (
         await session.scalars(
             select(Reminder.idempotency_key).where(
-                Reminder.kind == PLAN_FEEDBACK_REQUEST,
+                Reminder.kind == ReminderKind.PLAN_FEEDBACK_REQUEST,
                 Reminder.idempotency_key.startswith(
-                    f"{PLAN_FEEDBACK_REQUEST}:{plan_id}:", autoescape=True
+                    f"{ReminderKind.PLAN_FEEDBACK_REQUEST}:{plan_id}:", autoescape=True
                 ),
             )
         )

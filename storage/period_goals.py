@@ -18,10 +18,10 @@ import enum
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
+from storage.audit import ACTION_PERIOD_CREATE, ACTION_PERIOD_GOAL, record_audit
 from storage.goals import LIVE_STATUSES, GoalView
 from storage.models import (
     Activity,
@@ -37,11 +37,6 @@ from storage.models import (
 )
 from storage.overview import GroupRef, groups_of_teacher
 from storage.policy import pupils_taught_by
-from storage.privacy import (
-    ACTION_PERIOD_CREATE,
-    ACTION_PERIOD_GOAL,
-    record_audit,
-)
 from storage.schooltime import SchoolCalendar, calendar_of
 
 TIERS = (1, 2, 3)

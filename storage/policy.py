@@ -249,3 +249,15 @@ async def pupil_at_school(session: AsyncSession, *, school_id: int, pupil_id: in
     if person is None or not is_pupil(person) or person.school_id != school_id:
         return None
     return person
+
+
+async def person_for_admin(
+    session: AsyncSession, *, admin_id: int, person_id: int
+) -> Person | None:
+    """The person with this id when `admin_id` is an admin of their school, else None: whom
+    an admin may be told about (a code of theirs seen in a group chat)."""
+    admin = await session.get(Person, admin_id)
+    person = await session.get(Person, person_id)
+    if admin is None or admin.role is not Role.ADMIN or person is None:
+        return None
+    return person if person.school_id == admin.school_id else None

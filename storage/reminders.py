@@ -13,6 +13,7 @@ as often as they like and two replicas planning at once create one row.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,36 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Reminder, ReminderStatus
 
+
+class ReminderKind(enum.StrEnum):
+    """Every kind of scheduled message. The values are what the `reminder.kind` column holds
+    (and the prefix of many idempotency keys), so they never change once released; a new
+    kind needs a composer registered for it (scheduler.composers)."""
+
+    # Planned from the school's calendar (scheduler.planners).
+    REFLECTION_PROMPT = "reflection_prompt"
+    WEEK_PLAN_PROMPT = "week_plan_prompt"
+    TEACHER_NUDGE = "teacher_nudge"
+    GOAL_REVIEW = "goal_review"
+    GOAL_REVIEW_TEACHER = "goal_review_teacher"
+    EVIDENCE_DIGEST = "evidence_digest"
+    PARENT_SUMMARY = "parent_summary"
+    # Queued by a person's action, to reach someone else in their own language.
+    FEEDBACK_NOTICE = "feedback_notice"
+    PLAN_FEEDBACK_REQUEST = "plan_feedback_request"
+    GOAL_PROPOSAL = "goal_proposal"
+    GOAL_DECISION = "goal_decision"
+    # An invite code was seen in a group chat and revoked: the school's admins hear of it.
+    INVITE_SEEN_IN_GROUP = "invite_seen_in_group"
+    # The talks (storage.talks plans them when a talk is planned, moved, cancelled or held).
+    TALK_INVITATION = "talk_invitation"
+    TALK_REMINDER = "talk_reminder"
+    TALK_PREPARATION = "talk_preparation"
+    TALK_BRIEF = "talk_brief"
+    TALK_CANCELLED = "talk_cancelled"
+    TALK_AGREEMENTS = "talk_agreements"
+
+
 # A send that has neither finished nor failed after this long belongs to a dead worker.
 DEFAULT_LEASE = timedelta(minutes=2)
 _ERROR_LENGTH = 300
@@ -32,7 +63,10 @@ _ERROR_LENGTH = 300
 
 @dataclass(frozen=True)
 class DueReminder:
-    """A claimed reminder, detached from the session that claimed it."""
+    """A claimed reminder, detached from the session that claimed it.
+
+    `kind` is the stored text: a row may name a kind this version does not know (written by
+    a newer release, or by hand), which the dispatcher fails with a clear reason."""
 
     id: int
     kind: str
@@ -42,6 +76,9 @@ class DueReminder:
     payload: dict[str, Any]
     attempts: int
     idempotency_key: str
+    # When this worker claimed it: a claim that expired and went to another worker no longer
+    # matches, so the first worker cannot start the send as well (`mark_send_started`).
+    claimed_at: datetime | None = None
 
 
 def _due(row: Reminder) -> DueReminder:
@@ -54,13 +91,14 @@ def _due(row: Reminder) -> DueReminder:
         payload=dict(row.payload or {}),
         attempts=row.attempts,
         idempotency_key=row.idempotency_key,
+        claimed_at=row.claimed_at,
     )
 
 
 async def schedule_reminder(
     session: AsyncSession,
     *,
-    kind: str,
+    kind: ReminderKind,
     person_id: int,
     due_at: datetime,
     idempotency_key: str,
@@ -178,12 +216,26 @@ async def claim_due(
     return [_due(row) for row in rows]
 
 
-async def mark_send_started(session: AsyncSession, *, reminder_id: int, now: datetime) -> None:
-    await session.execute(
+async def mark_send_started(
+    session: AsyncSession, *, reminder: DueReminder, worker: str, now: datetime
+) -> bool:
+    """Record that the send begins, if this worker's claim still holds; False when it does not.
+
+    A worker that waited longer than the lease (a long flood wait, a stalled process) may find
+    its row handed to another worker meanwhile: then it must not send, or the message would
+    arrive twice."""
+    started = await session.execute(
         update(Reminder)
-        .where(Reminder.id == reminder_id)
+        .where(
+            Reminder.id == reminder.id,
+            Reminder.status == ReminderStatus.CLAIMED,
+            Reminder.claimed_by == worker[:100],
+            Reminder.claimed_at == reminder.claimed_at,
+            Reminder.send_started_at.is_(None),
+        )
         .values(send_started_at=now, attempts=Reminder.attempts + 1)
     )
+    return int(started.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
 async def mark_sent(

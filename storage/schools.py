@@ -116,6 +116,11 @@ async def find_school(session: AsyncSession, *, name: str | None) -> School:
     raise SchoolError(f'no school named "{name}"{known}')
 
 
+async def all_schools(session: AsyncSession) -> list[School]:
+    """Every school, by name."""
+    return list((await session.scalars(select(School).order_by(School.name, School.id))).all())
+
+
 async def find_person(session: AsyncSession, *, school: School, external_id: str) -> Person:
     person = await session.scalar(
         select(Person).where(
@@ -133,6 +138,7 @@ async def invite_person(
     school: School,
     external_id: str,
     valid_for: timedelta,
+    invite_secret: bytes,
     now: datetime | None = None,
 ) -> PersonInvite:
     """A fresh code for one person (a lost slip, a new phone); earlier unused codes stop working."""
@@ -146,7 +152,9 @@ async def invite_person(
     account_id = await session.scalar(
         select(AccountPerson.account_id).where(AccountPerson.person_id == person.id)
     )
-    code = await issue_invite(session, person_id=person.id, valid_for=valid_for, now=now)
+    code = await issue_invite(
+        session, person_id=person.id, valid_for=valid_for, secret=invite_secret, now=now
+    )
     return PersonInvite(
         person=person, code=code, expires_at=now + valid_for, had_account=account_id is not None
     )

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from storage.goals import goal_available_to, progress_of, pupil_context
 from storage.models import (
@@ -50,24 +49,8 @@ from storage.models import (
     TalkStatus,
 )
 from storage.policy import linked_children, linked_parents, talks_visible_to, teaches_pupil
-from storage.reminders import cancel_pending, schedule_reminder
+from storage.reminders import ReminderKind, cancel_pending, schedule_reminder
 from storage.schooltime import SchoolCalendar, calendar_of
-
-# Reminder kinds the talks create; conversations/talks/composers.py has a composer for each.
-KIND_INVITATION = "talk_invitation"
-KIND_REMINDER = "talk_reminder"
-KIND_PREPARATION = "talk_preparation"
-KIND_BRIEF = "talk_brief"
-KIND_CANCELLED = "talk_cancelled"
-KIND_AGREEMENTS = "talk_agreements"
-KINDS = (
-    KIND_INVITATION,
-    KIND_REMINDER,
-    KIND_PREPARATION,
-    KIND_BRIEF,
-    KIND_CANCELLED,
-    KIND_AGREEMENTS,
-)
 
 DAY_BEFORE = "day_before"
 HOUR_BEFORE = "hour_before"
@@ -265,7 +248,7 @@ async def _schedule(session: AsyncSession, talk: Talk, *, now: datetime, moved: 
     for person_id in invitees:
         await schedule_reminder(
             session,
-            kind=KIND_INVITATION,
+            kind=ReminderKind.TALK_INVITATION,
             person_id=person_id,
             due_at=now,
             idempotency_key=f"{base}:invitation:{person_id}",
@@ -278,7 +261,7 @@ async def _schedule(session: AsyncSession, talk: Talk, *, now: datetime, moved: 
         if moments.day_before is not None and person_id != talk.organiser_id:
             await schedule_reminder(
                 session,
-                kind=KIND_REMINDER,
+                kind=ReminderKind.TALK_REMINDER,
                 person_id=person_id,
                 due_at=moments.day_before,
                 idempotency_key=f"{base}:{DAY_BEFORE}:{person_id}",
@@ -288,7 +271,7 @@ async def _schedule(session: AsyncSession, talk: Talk, *, now: datetime, moved: 
         if moments.hour_before is not None:
             await schedule_reminder(
                 session,
-                kind=KIND_REMINDER,
+                kind=ReminderKind.TALK_REMINDER,
                 person_id=person_id,
                 due_at=moments.hour_before,
                 idempotency_key=f"{base}:{HOUR_BEFORE}:{person_id}",
@@ -298,7 +281,7 @@ async def _schedule(session: AsyncSession, talk: Talk, *, now: datetime, moved: 
     if moments.preparation is not None:
         await schedule_reminder(
             session,
-            kind=KIND_PREPARATION,
+            kind=ReminderKind.TALK_PREPARATION,
             person_id=talk.pupil_id,
             due_at=moments.preparation,
             idempotency_key=f"{base}:preparation:{talk.pupil_id}",
@@ -308,7 +291,7 @@ async def _schedule(session: AsyncSession, talk: Talk, *, now: datetime, moved: 
     if moments.brief is not None and talk.organiser_id is not None:
         await schedule_reminder(
             session,
-            kind=KIND_BRIEF,
+            kind=ReminderKind.TALK_BRIEF,
             person_id=talk.organiser_id,
             due_at=moments.brief,
             idempotency_key=f"{base}:brief:{talk.organiser_id}",
@@ -386,7 +369,7 @@ async def cancel_talk(
         for person_id in await _invitees(session, talk):
             await schedule_reminder(
                 session,
-                kind=KIND_CANCELLED,
+                kind=ReminderKind.TALK_CANCELLED,
                 person_id=person_id,
                 due_at=now,
                 idempotency_key=f"talk:{talk.id}:cancelled:{person_id}",
@@ -553,7 +536,7 @@ async def _brief_again(session: AsyncSession, talk: Talk, *, now: datetime) -> N
         return
     await schedule_reminder(
         session,
-        kind=KIND_BRIEF,
+        kind=ReminderKind.TALK_BRIEF,
         person_id=talk.organiser_id,
         due_at=now,
         idempotency_key=f"{base}:brief_prepared:{talk.organiser_id}",
@@ -668,7 +651,7 @@ async def record_agreements(
             if person_id in parents:
                 await schedule_reminder(
                     session,
-                    kind=KIND_AGREEMENTS,
+                    kind=ReminderKind.TALK_AGREEMENTS,
                     person_id=person_id,
                     due_at=now,
                     idempotency_key=f"talk:{talk.id}:agreements:{person_id}",

@@ -1,4 +1,5 @@
-"""The start of every update: de-duplication on update_id, who is talking, their dialogue."""
+"""The start and the end of every update: de-duplication on update_id, who is talking, their
+dialogue; and the one commit of all the update wrote, its dialogue's new state included."""
 
 from __future__ import annotations
 
@@ -24,9 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from storage.accounts import VIEWER_COLUMNS, VIEWER_ROWS, Viewer, viewer_from_rows
-from storage.fsm import READ, remember_read
+from storage.fsm import READ, remember_read, write_changed_dialogues
 from storage.models import FsmRecord, ProcessedUpdate
 from storage.types import utcnow
+
+# The largest update id the database can keep (processed_update.update_id is a signed 64-bit
+# integer). Telegram's are far smaller; one beyond it is no update Telegram sent.
+LARGEST_UPDATE_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,11 @@ async def open_update(
     update_id: int,
     telegram_user_id: int | None,
     dialogue_key: str | None,
+    reachable: bool | None = None,
 ) -> Opening | None:
     """Claim the update in its own transaction and read who is talking and their dialogue
-    (see storage.fsm); None if the update was handled before.
+    (see storage.fsm); None if the update was handled before. `reachable`: what the update
+    says about writing to its user (storage.accounts.viewer_from_rows).
 
     Because the claim commits together with what the handler wrote, a crash mid-update
     leaves no row and a re-delivery is handled again; a finished update is never handled
@@ -66,7 +73,9 @@ async def open_update(
         remember_read(session, dialogue_key, dialogue_row)
     if telegram_user_id is None:
         return Opening(viewer=None)
-    viewer = await viewer_from_rows(session, telegram_user_id=telegram_user_id, rows=viewer_rows)
+    viewer = await viewer_from_rows(
+        session, telegram_user_id=telegram_user_id, rows=viewer_rows, reachable=reachable
+    )
     return Opening(viewer=viewer)
 
 
@@ -124,7 +133,7 @@ def _open_statement_by_statement(
     dialogue_key: str | None,
 ) -> tuple[bool, list[Row[*tuple[Any, ...]]], Row[*tuple[Any, ...]] | None]:
     """SQLite (whose WITH cannot hold an INSERT): three statements, each skipped if not
-    needed; cheap where statements run in the calling thread (storage.db)."""
+    needed."""
     result = connection.execute(
         _CLAIM[False], {"bot_id": bot_id, "update_id": update_id, "processed_at": utcnow()}
     )
@@ -186,6 +195,14 @@ def _open_postgres() -> Any:
 _DIALOGUES: Table = FsmRecord.__table__  # type: ignore[assignment]
 _OPEN_POSTGRES = _open_postgres()
 _VIEWER_FROM = 4  # claimed, dialogue_key, state, data; then VIEWER_ROWS' columns
+
+
+async def commit_update(session: AsyncSession) -> None:
+    """The end of an update that was handled: the dialogue state it changed (storage.fsm) is
+    written in its transaction, then everything commits at once, so after a crash the dialogue
+    resumes exactly where the data says it is."""
+    await write_changed_dialogues(session)
+    await session.commit()
 
 
 async def forget_processed_before(session: AsyncSession, *, moment: datetime) -> int:

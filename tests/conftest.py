@@ -28,6 +28,10 @@ PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"]
 # The bot token the tests use against the sandbox (any digits:secret works there).
 TOKEN = "4242:e2e-test-token-not-a-secret"
+# One fixed invite secret for the whole run: every Settings (also in the processes tests start)
+# reads it from the environment, and tests calling storage.invites pass the same bytes.
+os.environ["INVITE_SECRET"] = "tests-invite-secret-0123456789abcdef0123456789"
+INVITE_SECRET = os.environ["INVITE_SECRET"].encode()
 
 
 def _pg_dsn(url: str, database: str | None = None) -> str:

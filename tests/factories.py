@@ -27,6 +27,7 @@ from storage.models import (
     Role,
     School,
 )
+from tests.conftest import INVITE_SECRET
 
 
 @dataclass
@@ -76,7 +77,7 @@ async def build_school(
         session.add(Guardianship(parent_id=demo.persons["X2"], pupil_id=demo.persons["P2"]))
         for external_id, person_id in demo.persons.items():
             demo.codes[external_id] = await issue_invite(
-                session, person_id=person_id, valid_for=valid_for
+                session, person_id=person_id, valid_for=valid_for, secret=INVITE_SECRET
             )
     return demo
 
@@ -109,7 +110,7 @@ async def build_curriculum(
 ) -> Curriculum:
     """Both sample goal sets, a period of six weeks that started a week ago, the teacher's
     prepared tiers for two physics lines, and two activities for goal 1.1a."""
-    from storage.importing import import_goal_set
+    from services.importing.goal_sets import import_goal_set
 
     today = today or datetime.now(ZoneInfo("Europe/Amsterdam")).date()
     async with session_factory() as session, session.begin():

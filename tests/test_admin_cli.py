@@ -16,6 +16,7 @@ from bot.cli import main
 from storage.db import create_engine, create_sessionmaker
 from storage.invites import RedeemOutcome, redeem_invite
 from storage.models import GoalSet, Person, School
+from tests.conftest import INVITE_SECRET
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 DEMO = SAMPLES / "school-demo.csv"
@@ -58,7 +59,9 @@ def count(db_url: str, model: Any) -> int:
 
 def redeem(db_url: str, telegram_user_id: int, code: str) -> RedeemOutcome:
     async def work(session: Any) -> RedeemOutcome:
-        result = await redeem_invite(session, telegram_user_id=telegram_user_id, typed_code=code)
+        result = await redeem_invite(
+            session, telegram_user_id=telegram_user_id, typed_code=code, secret=INVITE_SECRET
+        )
         return result.outcome
 
     return in_database(db_url, work)

@@ -24,9 +24,13 @@ from sqlalchemy import JSON, String, Text, func, select
 
 from bot.cli import main
 from language.i18n import load_i18n
-from media.pipeline import MediaStore
+from media.store import MediaStore
+from services.erasure import erase_pupil, external_id_hash
 from services.export import export_bytes, export_locale
+from services.retention import apply_retention, months_before
+from storage.audit import ACTION_ERASE, ACTION_EXPORT, latest_audit, person_ref, record_export
 from storage.db import create_engine, create_sessionmaker
+from storage.erasure import redact_name
 from storage.evidence import NewEvidence, create_evidence
 from storage.invites import redeem_invite
 from storage.learning_plans import PlanStep, create_plan
@@ -57,23 +61,12 @@ from storage.models import (
     TalkKind,
 )
 from storage.observations import create_observation
-from storage.privacy import (
-    ACTION_ERASE,
-    ACTION_EXPORT,
-    PrivacyError,
-    apply_retention,
-    collect_pupil_data,
-    erase_pupil,
-    external_id_hash,
-    latest_audit,
-    months_before,
-    person_ref,
-    record_export,
-    redact_name,
-)
+from storage.pupil_lookup import PrivacyError
 from storage.reflections import ReflectionAnswers, save_reflection
 from storage.reminders import schedule_reminder
+from storage.subject_data import collect_pupil_data
 from storage.talks import plan_talk
+from tests.conftest import INVITE_SECRET
 from tests.factories import DemoSchool, build_curriculum, build_school, give_goal
 from tests.images import small_jpeg
 
@@ -261,7 +254,10 @@ async def build_portfolio(session_factory, tmp_path: Path) -> Portfolio:
     for telegram_user_id, key in ((501, "P1"), (502, "O1"), (503, "P2")):
         async with session_factory() as session, session.begin():
             await redeem_invite(
-                session, telegram_user_id=telegram_user_id, typed_code=school.codes[key]
+                session,
+                telegram_user_id=telegram_user_id,
+                typed_code=school.codes[key],
+                secret=INVITE_SECRET,
             )
     return Portfolio(
         school=school,

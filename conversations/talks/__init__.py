@@ -33,7 +33,8 @@ that the talk is still as announced (a moved or cancelled talk sends nothing).
 
 - `common`: the states, the buttons (callback data) and how a talk reads in a message.
 - `moments`: reading a typed day and time ("di 3 dec 14:00").
-- `planning`: the teacher's list and card; planning, moving and cancelling a talk.
+- `talk_card`: the teacher's list and a talk's card; cancelling a talk.
+- `planning`: planning and moving a talk.
 - `wrap_up`: after the talk, the agreements and new goals.
 - `preparation`: the pupil's five questions before the talk, and a pupil's or parent's list.
 - `composers`: due reminder rows to messages (invitation, reminder, brief, ...).
@@ -46,8 +47,8 @@ from aiogram import F, Router
 from aiogram.types import Message
 
 from chat_ui.filters import HasRole
+from conversations.card import TYPED
 from conversations.talks.common import (
-    TYPED,
     PlanningTalk,
     PreparingTalk,
     RecordingTalk,
@@ -74,20 +75,16 @@ from conversations.talks.common import (
     TalkTime,
 )
 from conversations.talks.planning import (
-    cancel_tapped,
-    day_picked,
     kind_picked,
+    moment_picked,
     moment_typed,
     move_start,
     new_talk,
     no_place,
-    open_talk,
     place_typed,
     pupil_page,
     pupil_picked,
     pupil_typed,
-    show_list,
-    time_picked,
 )
 from conversations.talks.preparation import (
     PREPARING_STATES,
@@ -97,11 +94,12 @@ from conversations.talks.preparation import (
     prepare_tapped,
     step_skipped,
 )
+from conversations.talks.talk_card import cancel_tapped, open_talk, show_list
 from conversations.talks.wrap_up import (
+    NEW_GOALS,
     agreements_typed,
     goal_line,
     goal_picked,
-    goal_set,
     goal_sets,
     goals_done,
     record_start,
@@ -130,14 +128,16 @@ def build_router() -> Router:
     router.callback_query.register(pupil_picked, TalkPupil.filter(), PlanningTalk.pupil, teacher)
     router.callback_query.register(pupil_page, TalkPupilPage.filter(), PlanningTalk.pupil, teacher)
     router.callback_query.register(kind_picked, TalkKindPick.filter(), PlanningTalk.kind, teacher)
-    router.callback_query.register(day_picked, TalkDay.filter(), PlanningTalk.day, teacher)
-    router.callback_query.register(time_picked, TalkTime.filter(), PlanningTalk.time, teacher)
+    router.callback_query.register(moment_picked, TalkDay.filter(), PlanningTalk.day, teacher)
+    router.callback_query.register(moment_picked, TalkTime.filter(), PlanningTalk.time, teacher)
     router.callback_query.register(no_place, TalkNoPlace.filter(), PlanningTalk.place, teacher)
     router.callback_query.register(move_start, TalkMove.filter(), teacher)
     router.callback_query.register(cancel_tapped, TalkCancel.filter(), teacher)
     router.callback_query.register(record_start, TalkRecord.filter(), teacher)
     router.callback_query.register(goal_sets, TalkGoalSets.filter(), RecordingTalk.goals, teacher)
-    router.callback_query.register(goal_set, TalkGoalSet.filter(), RecordingTalk.goals, teacher)
+    router.callback_query.register(
+        NEW_GOALS.set_opened, TalkGoalSet.filter(), RecordingTalk.goals, teacher
+    )
     router.callback_query.register(goal_line, TalkGoalLine.filter(), RecordingTalk.goals, teacher)
     router.callback_query.register(goal_picked, TalkGoalPick.filter(), RecordingTalk.goals, teacher)
     router.callback_query.register(goals_done, TalkGoalsDone.filter(), RecordingTalk.goals, teacher)

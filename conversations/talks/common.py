@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from aiogram import F
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.state import State, StatesGroup
 from babel.dates import format_skeleton, format_time
@@ -14,15 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat_ui.keyboards import shorten
 from chat_ui.texts import fill
 from language.i18n import _, current_locale
-from services.clock import Clock
 from storage.models import TalkKind, TalkStatus
 from storage.schooltime import calendar_of
 from storage.talks import (
     TalkView,
 )
 
-# Typed text that is not a command: "/annuleer" in the middle of a step is a command.
-TYPED = F.text & ~F.text.startswith("/")
 SCHOOL_DAY_BUTTONS = 5
 TIME_BUTTONS = ("0830", "0930", "1030", "1130", "1300", "1400", "1500", "1600")
 # A talk can be wrapped up from this long before its start (a teacher finishing early).
@@ -143,10 +139,6 @@ class TalkSkip(CallbackData, prefix="tks"):
 
 
 # --- time ----------------------------------------------------------------------------------
-
-
-def now_of(clock: Clock | None) -> datetime:
-    return clock.now() if clock is not None else datetime.now(UTC)
 
 
 def when_text(moment: datetime, zone: ZoneInfo) -> str:

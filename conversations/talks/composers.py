@@ -1,14 +1,14 @@
 """Due reminder rows of the talks turned into messages: invitations, reminders, the
-preparation notice, the teacher's brief, cancellations and the agreements.
+preparation notice, the teacher's brief, cancellations and the agreements
+(`register_composers` adds them to the app's registry, scheduler.composers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_ui.keyboards import button, shorten
 from chat_ui.texts import bold, fill
-from config.settings import Settings, load_settings
 from conversations.talks.common import (
     EFFORT_ICON,
     FACES,
@@ -36,20 +35,15 @@ from conversations.talks.common import (
     when_text,
 )
 from language.i18n import _
-from media.pipeline import relative_path_for
+from media.store import MediaStore
+from scheduler.composers import ComposerContext, ComposerRegistry
 from storage.accounts import Recipient
 from storage.models import TalkStatus
 from storage.parents import preferences_of
-from storage.reminders import DueReminder
+from storage.reminders import DueReminder, ReminderKind
 from storage.schooltime import calendar_of
 from storage.talks import (
     DAY_BEFORE,
-    KIND_AGREEMENTS,
-    KIND_BRIEF,
-    KIND_CANCELLED,
-    KIND_INVITATION,
-    KIND_PREPARATION,
-    KIND_REMINDER,
     PeriodSummary,
     TalkView,
     Trend,
@@ -64,10 +58,6 @@ log = logging.getLogger(__name__)
 
 
 # --- composers: a due reminder row -> the messages it sends ----------------------------------
-
-Composer = Callable[
-    [AsyncSession, DueReminder, Recipient, datetime], Awaitable[list[TelegramMethod[Any]] | None]
-]
 
 
 async def _announced(session: AsyncSession, reminder: DueReminder) -> TalkView | None:
@@ -110,7 +100,7 @@ def _message(to: Recipient, text: str, keyboard: InlineKeyboardMarkup | None = N
 
 
 async def compose_invitation(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> list[TelegramMethod[Any]] | None:
     talk = await _announced(session, reminder)
     if talk is None:
@@ -130,7 +120,7 @@ async def compose_invitation(
 
 
 async def compose_reminder(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> list[TelegramMethod[Any]] | None:
     talk = await _announced(session, reminder)
     if talk is None:
@@ -155,7 +145,7 @@ async def compose_reminder(
 
 
 async def compose_preparation(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> list[TelegramMethod[Any]] | None:
     """Two school days before: the pupil is asked to prepare (unless they already did)."""
     talk = await _announced(session, reminder)
@@ -253,12 +243,12 @@ def brief_text(talk: TalkView, summary: PeriodSummary, zone: ZoneInfo) -> str:
 
 
 async def _photos(
-    session: AsyncSession, talk: TalkView, media_dir: Path, chat_id: int
+    session: AsyncSession, talk: TalkView, store: MediaStore, chat_id: int
 ) -> list[TelegramMethod[Any]]:
     """The work the pupil chose, as one photo or an album; a missing file is left out."""
     found: list[tuple[bytes, str | None]] = []
     for photo in await chosen_photos(session, talk_id=talk.id):
-        path = media_dir / relative_path_for(photo.sha256, photo.mime_type)
+        path = store.path_of(photo)
         try:
             data = await asyncio.to_thread(path.read_bytes)
         except OSError:
@@ -280,12 +270,7 @@ async def _photos(
 
 
 async def compose_brief(
-    session: AsyncSession,
-    reminder: DueReminder,
-    to: Recipient,
-    now: datetime,
-    *,
-    settings: Settings | None = None,
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> list[TelegramMethod[Any]] | None:
     """The day before: the pupil's preparation and the period in numbers, then the work the
     pupil chose to show."""
@@ -295,22 +280,19 @@ async def compose_brief(
     calendar = await calendar_of(session, school_id=talk.school_id)
     assert calendar is not None
     summary = await period_summary(
-        session, pupil_id=talk.pupil_id, today=calendar.local_date(now), talk_id=talk.id
+        session, pupil_id=talk.pupil_id, today=calendar.local_date(context.now), talk_id=talk.id
     )
     keyboard = InlineKeyboardMarkup(
         inline_keyboard=[[button(_("Gesprek openen"), TalkOpen(talk_id=talk.id))]]
     )
-    # The dispatcher runs in the bot's process, so the environment names the bot's media
-    # folder; tests pass their settings.
-    media_dir = Path((settings or load_settings()).media_dir)
     return [
         _message(to, brief_text(talk, summary, calendar.timezone), keyboard),
-        *await _photos(session, talk, media_dir, to.telegram_user_id),
+        *await _photos(session, talk, context.media, to.telegram_user_id),
     ]
 
 
 async def compose_cancelled(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> list[TelegramMethod[Any]] | None:
     talk = await talk_by_id(session, talk_id=int(reminder.payload.get("talk_id", 0)))
     if talk is None or talk.status is not TalkStatus.CANCELLED:
@@ -324,7 +306,7 @@ async def compose_cancelled(
 
 
 async def compose_agreements(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> list[TelegramMethod[Any]] | None:
     """After a driehoeksgesprek: the parents get what was agreed and the new goals."""
     talk = await talk_by_id(session, talk_id=int(reminder.payload.get("talk_id", 0)))
@@ -345,11 +327,11 @@ async def compose_agreements(
     return [_message(to, capital("\n".join(lines)))]
 
 
-COMPOSERS: dict[str, Composer] = {
-    KIND_INVITATION: compose_invitation,
-    KIND_REMINDER: compose_reminder,
-    KIND_PREPARATION: compose_preparation,
-    KIND_BRIEF: compose_brief,
-    KIND_CANCELLED: compose_cancelled,
-    KIND_AGREEMENTS: compose_agreements,
-}
+def register_composers(registry: ComposerRegistry) -> None:
+    """Everything the talks send: planned, moved, cancelled, prepared and held."""
+    registry.register(ReminderKind.TALK_INVITATION, compose_invitation)
+    registry.register(ReminderKind.TALK_REMINDER, compose_reminder)
+    registry.register(ReminderKind.TALK_PREPARATION, compose_preparation)
+    registry.register(ReminderKind.TALK_BRIEF, compose_brief)
+    registry.register(ReminderKind.TALK_CANCELLED, compose_cancelled)
+    registry.register(ReminderKind.TALK_AGREEMENTS, compose_agreements)

@@ -1,10 +1,9 @@
-"""The teacher's side before a talk: the list and card, planning, moving and cancelling."""
+"""Planning a talk (pupil, kind, day, time, place) and moving one (a new day and time)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.fsm.context import FSMContext
@@ -16,38 +15,32 @@ from aiogram.types import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_ui.keyboards import button, edit_card, in_rows
-from chat_ui.texts import bold, fill
-from conversations.observation import pupil_keyboard
+from chat_ui.texts import fill
+from conversations.card import refuse, too_long
+from conversations.pupil_picker import pupil_keyboard
 from conversations.talks.common import (
-    RECORD_FROM,
     SCHOOL_DAY_BUTTONS,
     TIME_BUTTONS,
     PlanningTalk,
-    TalkCancel,
     TalkDay,
     TalkKindPick,
-    TalkList,
     TalkMove,
-    TalkNew,
     TalkNoPlace,
-    TalkOpen,
     TalkPupil,
     TalkPupilPage,
-    TalkRecord,
     TalkTime,
     capital,
     day_label,
     kind_label,
-    now_of,
     school_zone,
-    short_label,
     talk_lines,
     time_label,
 )
 from conversations.talks.moments import MomentError, parse_moment
+from conversations.talks.talk_card import teacher_card
 from language.i18n import _
 from services.clock import Clock
-from storage.accounts import Viewer
+from storage.accounts import PersonRef
 from storage.models import TalkKind, TalkStatus
 from storage.observations import PupilRef, pupils_matching, pupils_named, pupils_of_teacher
 from storage.overview import active_group_id
@@ -55,92 +48,10 @@ from storage.schooltime import SchoolCalendar, calendar_of
 from storage.talks import (
     MAX_PLACE,
     TalkRefusedError,
-    TalkView,
-    cancel_talk,
     move_talk,
-    new_goals_of,
     plan_talk,
-    talks_of_teacher,
     teacher_talk,
 )
-
-# --- the teacher: list and card --------------------------------------------------------------
-
-
-async def teacher_list(
-    session: AsyncSession, viewer: Viewer, clock: Clock | None
-) -> tuple[str, InlineKeyboardMarkup]:
-    """ "Je gesprekken": planned talks first, then recent ones; a button each and "Nieuw"."""
-    assert viewer.person is not None
-    talks = await talks_of_teacher(session, teacher_id=viewer.person.id, now=now_of(clock))
-    zone = await school_zone(session, viewer.person.school_id)
-    rows = [
-        [button(short_label(talk, zone, talk.pupil_name), TalkOpen(talk_id=talk.id))]
-        for talk in talks
-    ]
-    rows.append([button(_("➕ Nieuw gesprek"), TalkNew())])
-    if talks:
-        text = _("Je gesprekken. Tik op een gesprek om het te openen.")
-    else:
-        text = _("Je hebt nog geen gesprekken gepland.")
-    return text, InlineKeyboardMarkup(inline_keyboard=rows)
-
-
-def teacher_card(
-    talk: TalkView, zone: ZoneInfo, now: datetime, new_goals: list[str]
-) -> tuple[str, InlineKeyboardMarkup]:
-    lines = talk_lines(talk, zone, for_teacher=True)
-    rows = []
-    if talk.status is TalkStatus.PLANNED:
-        lines.append(
-            fill(_("✅ {name} heeft zich voorbereid."), name=talk.pupil_name)
-            if talk.prepared
-            else fill(_("⏳ {name} heeft zich nog niet voorbereid."), name=talk.pupil_name)
-        )
-        if talk.scheduled_at - RECORD_FROM <= now:
-            rows.append([button(_("📝 Afspraken vastleggen"), TalkRecord(talk_id=talk.id))])
-        rows.append(
-            [
-                button(_("🕒 Verzetten"), TalkMove(talk_id=talk.id)),
-                button(_("✖️ Afzeggen"), TalkCancel(talk_id=talk.id, sure=False)),
-            ]
-        )
-    if talk.status is TalkStatus.HELD:
-        lines += ["", bold(_("Afspraken")), fill("{text}", text=talk.agreements or "")]
-        if new_goals:
-            lines += [bold(_("Nieuwe doelen"))] + [fill("• {goal}", goal=g) for g in new_goals]
-    rows.append([button(_("⬅️ Alle gesprekken"), TalkList())])
-    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
-
-
-async def show_list(
-    query: CallbackQuery, session: AsyncSession, viewer: Viewer, clock: Clock | None = None
-) -> None:
-    await query.answer()
-    text, keyboard = await teacher_list(session, viewer, clock)
-    await edit_card(query, text, keyboard)
-
-
-async def open_talk(
-    query: CallbackQuery,
-    callback_data: TalkOpen,
-    session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
-) -> None:
-    """One of the teacher's own talks; anyone else's id is refused."""
-    assert viewer.person is not None
-    talk = await teacher_talk(session, teacher_id=viewer.person.id, talk_id=callback_data.talk_id)
-    if talk is None:
-        await query.answer(_("Dat gesprek ken ik niet."), show_alert=True)
-        return
-    await query.answer()
-    zone = await school_zone(session, talk.school_id)
-    goals = await new_goals_of(session, talk_id=talk.id)
-    text, keyboard = teacher_card(talk, zone, now_of(clock), goals)
-    if isinstance(query.message, Message):
-        await query.message.answer(text, reply_markup=keyboard)
-
 
 # --- planning --------------------------------------------------------------------------------
 
@@ -155,26 +66,47 @@ def _school_days(calendar: SchoolCalendar, now: datetime) -> list[date]:
     return calendar.school_days_between(first, first + timedelta(days=21))[:SCHOOL_DAY_BUTTONS]
 
 
-async def _ask(
-    bot: Bot, chat_id: int, state: FSMContext, session: AsyncSession, step: str, now: datetime
-) -> None:
-    """Asks a planning step as a new message (the card of the previous step stays as it is)."""
-    data = await state.get_data()
+async def _calendar(session: AsyncSession, data: dict[str, Any]) -> SchoolCalendar:
+    """The calendar of the school the talk is planned at (its id is in the data)."""
     calendar = await calendar_of(session, school_id=data["school_id"])
     assert calendar is not None
-    if step == "pupil":
-        await state.set_state(PlanningTalk.pupil)
-        shown = data["pupils"]
-        if data.get("filter_ids"):
-            shown = [pupil for pupil in shown if pupil["id"] in data["filter_ids"]]
-        text = _("Met wie is het gesprek? Tik op een leerling, of typ een deel van de naam.")
-        keyboard = pupil_keyboard(
+    return calendar
+
+
+def _pupil_question(data: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup]:
+    """The pupils offered, a page at a time (only those a typed name fits, when it fits
+    several)."""
+    shown = data["pupils"]
+    if data.get("filter_ids"):
+        shown = [pupil for pupil in shown if pupil["id"] in data["filter_ids"]]
+    return _("Met wie is het gesprek? Tik op een leerling, of typ een deel van de naam."), (
+        pupil_keyboard(
             shown,
             page=data.get("page", 0),
             pick=lambda pupil_id: TalkPupil(pupil_id=pupil_id),
             turn=lambda page: TalkPupilPage(page=page),
             filtered=bool(data.get("filter_ids")),
         )
+    )
+
+
+async def _past(
+    bot: Bot, chat_id: int, state: FSMContext, session: AsyncSession, now: datetime
+) -> None:
+    """The moment chosen is over by now: the day is asked again."""
+    await bot.send_message(chat_id, _("Dat moment is al voorbij. Kies een later moment."))
+    await _ask(bot, chat_id, state, session, "day", now)
+
+
+async def _ask(
+    bot: Bot, chat_id: int, state: FSMContext, session: AsyncSession, step: str, now: datetime
+) -> None:
+    """Asks a planning step as a new message (the card of the previous step stays as it is)."""
+    data = await state.get_data()
+    calendar = await _calendar(session, data)
+    if step == "pupil":
+        await state.set_state(PlanningTalk.pupil)
+        text, keyboard = _pupil_question(data)
     elif step == "kind":
         await state.set_state(PlanningTalk.kind)
         text = fill(_("Wat voor gesprek met {name}?"), name=data["pupil_name"])
@@ -229,13 +161,12 @@ async def begin_planning(
     chat_id: int,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None,
+    person: PersonRef,
+    clock: Clock,
     name: str = "",
 ) -> None:
     """A new talk: the pupil first (skipped when a typed name fits exactly one pupil)."""
-    assert viewer.person is not None
-    everyone = await pupils_of_teacher(session, teacher_id=viewer.person.id)
+    everyone = await pupils_of_teacher(session, teacher_id=person.id)
     if not everyone:
         await state.clear()
         await bot.send_message(
@@ -244,24 +175,24 @@ async def begin_planning(
         return
     # The buttons offer the active group (/groep), as the note's picker does; a typed name
     # finds any of the teacher's pupils.
-    group_id = await active_group_id(session, teacher_id=viewer.person.id)
-    pupils = await pupils_of_teacher(session, teacher_id=viewer.person.id, group_id=group_id)
+    group_id = await active_group_id(session, teacher_id=person.id)
+    pupils = await pupils_of_teacher(session, teacher_id=person.id, group_id=group_id)
     found = (pupils_named(everyone, name) or pupils_matching(everyone, name)) if name else []
     offered = {pupil.id: pupil for pupil in [*(pupils or everyone), *found]}
     await state.set_data(
         {
             "pupils": _pupils_data(list(offered.values())),
             "page": 0,
-            "school_id": viewer.person.school_id,
+            "school_id": person.school_id,
         }
     )
     if len(found) == 1:
         await state.update_data(pupil_id=found[0].id, pupil_name=found[0].name)
-        await _ask(bot, chat_id, state, session, "kind", now_of(clock))
+        await _ask(bot, chat_id, state, session, "kind", clock.now())
         return
     if found:
         await state.update_data(filter_ids=[pupil.id for pupil in found])
-    await _ask(bot, chat_id, state, session, "pupil", now_of(clock))
+    await _ask(bot, chat_id, state, session, "pupil", clock.now())
 
 
 async def new_talk(
@@ -269,12 +200,12 @@ async def new_talk(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
     await query.answer()
     assert query.message is not None
-    await begin_planning(bot, query.message.chat.id, state, session, viewer, clock)
+    await begin_planning(bot, query.message.chat.id, state, session, person, clock)
 
 
 async def pupil_picked(
@@ -283,7 +214,7 @@ async def pupil_picked(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     """Only a pupil that was offered counts; storage checks again when the talk is saved."""
     data = await state.get_data()
@@ -297,23 +228,13 @@ async def pupil_picked(
     )
     await edit_card(query, fill(_("Gesprek met {name}"), name=offered[callback_data.pupil_id]))
     assert query.message is not None
-    await _ask(bot, query.message.chat.id, state, session, "kind", now_of(clock))
+    await _ask(bot, query.message.chat.id, state, session, "kind", clock.now())
 
 
 async def pupil_page(query: CallbackQuery, callback_data: TalkPupilPage, state: FSMContext) -> None:
     await query.answer()
     await state.update_data(page=max(0, callback_data.page), filter_ids=None)
-    data = await state.get_data()
-    await edit_card(
-        query,
-        _("Met wie is het gesprek? Tik op een leerling, of typ een deel van de naam."),
-        pupil_keyboard(
-            data["pupils"],
-            page=data["page"],
-            pick=lambda pupil_id: TalkPupil(pupil_id=pupil_id),
-            turn=lambda page: TalkPupilPage(page=page),
-        ),
-    )
+    await edit_card(query, *_pupil_question(await state.get_data()))
 
 
 async def pupil_typed(
@@ -321,7 +242,7 @@ async def pupil_typed(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     assert message.text is not None
     data = await state.get_data()
@@ -329,14 +250,14 @@ async def pupil_typed(
     found = pupils_named(pupils, message.text) or pupils_matching(pupils, message.text)
     if len(found) == 1:
         await state.update_data(pupil_id=found[0].id, pupil_name=found[0].name, filter_ids=None)
-        await _ask(bot, message.chat.id, state, session, "kind", now_of(clock))
+        await _ask(bot, message.chat.id, state, session, "kind", clock.now())
         return
     if not found:
         await message.answer(fill(_("Ik vind geen leerling met „{text}”."), text=message.text))
         await state.update_data(filter_ids=None, page=0)
     else:
         await state.update_data(filter_ids=[pupil.id for pupil in found], page=0)
-    await _ask(bot, message.chat.id, state, session, "pupil", now_of(clock))
+    await _ask(bot, message.chat.id, state, session, "pupil", clock.now())
 
 
 async def kind_picked(
@@ -345,7 +266,7 @@ async def kind_picked(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> None:
     if callback_data.kind not in {kind.value for kind in TalkKind}:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
@@ -359,7 +280,7 @@ async def kind_picked(
         fill(_("{kind} met {name}"), kind=capital(kind_label(kind)), name=data["pupil_name"]),
     )
     assert query.message is not None
-    await _ask(bot, query.message.chat.id, state, session, "day", now_of(clock))
+    await _ask(bot, query.message.chat.id, state, session, "day", clock.now())
 
 
 async def _moment_chosen(
@@ -367,16 +288,15 @@ async def _moment_chosen(
     chat_id: int,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None,
+    person: PersonRef,
+    clock: Clock,
     day: date,
     at: time | None,
 ) -> None:
     """A day (and maybe a time) is known: ask what is missing, refuse the past, or go on."""
-    now = now_of(clock)
+    now = clock.now()
     data = await state.get_data()
-    calendar = await calendar_of(session, school_id=data["school_id"])
-    assert calendar is not None
+    calendar = await _calendar(session, data)
     if at is None:
         if day < calendar.local_date(now):
             await bot.send_message(chat_id, _("Die dag is al voorbij. Kies een latere dag."))
@@ -387,57 +307,52 @@ async def _moment_chosen(
         return
     moment = calendar.at(day, at)
     if moment <= now:
-        await bot.send_message(chat_id, _("Dat moment is al voorbij. Kies een later moment."))
         await state.update_data(day=None)
-        await _ask(bot, chat_id, state, session, "day", now)
+        await _past(bot, chat_id, state, session, now)
         return
     await state.update_data(day=day.isoformat(), at=at.strftime("%H%M"))
     if data.get("move"):
-        await _finish_move(bot, chat_id, state, session, viewer, clock, moment)
+        await _finish_move(bot, chat_id, state, session, person, clock, moment)
         return
     await _ask(bot, chat_id, state, session, "place", now)
 
 
-async def day_picked(
-    query: CallbackQuery,
-    callback_data: TalkDay,
-    bot: Bot,
-    state: FSMContext,
-    session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
-) -> None:
+def _iso_day(text: str) -> date | None:
     try:
-        day = date.fromisoformat(callback_data.day)
+        return date.fromisoformat(text)
     except ValueError:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
-        return
-    await query.answer()
-    await edit_card(query, "📅 " + day_label(day))
-    assert query.message is not None
-    await _moment_chosen(bot, query.message.chat.id, state, session, viewer, clock, day, None)
+        return None
 
 
-async def time_picked(
+async def moment_picked(
     query: CallbackQuery,
-    callback_data: TalkTime,
+    callback_data: TalkDay | TalkTime,
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
+    """A school day tapped at the day step, or a time at the time step (on the day chosen)."""
     data = await state.get_data()
-    hhmm = callback_data.hhmm
-    if hhmm not in TIME_BUTTONS or not data.get("day"):
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
+    at: time | None = None
+    if isinstance(callback_data, TalkDay):
+        day = _iso_day(callback_data.day)
+    elif callback_data.hhmm in TIME_BUTTONS and data.get("day"):
+        at = time(int(callback_data.hhmm[:2]), int(callback_data.hhmm[2:]))
+        day = date.fromisoformat(data["day"])
+    else:
+        day = None
+    if day is None:
+        await refuse(query)
         return
     await query.answer()
-    at = time(int(hhmm[:2]), int(hhmm[2:]))
-    day = date.fromisoformat(data["day"])
-    await edit_card(query, "📅 " + day_label(day) + " " + time_label(at))
+    shown = "📅 " + day_label(day)
+    if at is not None:
+        shown += " " + time_label(at)
+    await edit_card(query, shown)
     assert query.message is not None
-    await _moment_chosen(bot, query.message.chat.id, state, session, viewer, clock, day, at)
+    await _moment_chosen(bot, query.message.chat.id, state, session, person, clock, day, at)
 
 
 async def moment_typed(
@@ -445,15 +360,14 @@ async def moment_typed(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
     """ "di 3 dec 14:00" at the day step, "14:15" at the time step; kindly re-asked if not."""
     assert message.text is not None
     data = await state.get_data()
-    calendar = await calendar_of(session, school_id=data["school_id"])
-    assert calendar is not None
-    now = now_of(clock)
+    calendar = await _calendar(session, data)
+    now = clock.now()
     try:
         typed = parse_moment(message.text[:100], today=calendar.local_date(now))
     except MomentError:
@@ -473,7 +387,7 @@ async def moment_typed(
             )
         )
         return
-    await _moment_chosen(bot, message.chat.id, state, session, viewer, clock, day, typed.at)
+    await _moment_chosen(bot, message.chat.id, state, session, person, clock, day, typed.at)
 
 
 async def _finish_planning(
@@ -481,20 +395,18 @@ async def _finish_planning(
     chat_id: int,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None,
+    person: PersonRef,
+    clock: Clock,
     place: str | None,
 ) -> None:
-    assert viewer.person is not None
     data = await state.get_data()
-    calendar = await calendar_of(session, school_id=data["school_id"])
-    assert calendar is not None
+    calendar = await _calendar(session, data)
     at = time(int(data["at"][:2]), int(data["at"][2:]))
-    now = now_of(clock)
+    now = clock.now()
     try:
         talk = await plan_talk(
             session,
-            organiser_id=viewer.person.id,
+            organiser_id=person.id,
             pupil_id=data["pupil_id"],
             kind=TalkKind(data["kind"]),
             scheduled_at=calendar.at(date.fromisoformat(data["day"]), at),
@@ -503,8 +415,7 @@ async def _finish_planning(
         )
     except TalkRefusedError as error:
         if str(error) == "past":
-            await bot.send_message(chat_id, _("Dat moment is al voorbij. Kies een later moment."))
-            await _ask(bot, chat_id, state, session, "day", now)
+            await _past(bot, chat_id, state, session, now)
             return
         await state.clear()
         await bot.send_message(chat_id, _("Met deze leerling kun je geen gesprek plannen."))
@@ -536,18 +447,14 @@ async def place_typed(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
     assert message.text is not None
     if len(message.text) > MAX_PLACE:
-        await message.answer(
-            _("Dat is wat lang. Kun je het korter zeggen? (hooguit {limit} tekens)").format(
-                limit=MAX_PLACE
-            )
-        )
+        await too_long(message, MAX_PLACE)
         return
-    await _finish_planning(bot, message.chat.id, state, session, viewer, clock, message.text)
+    await _finish_planning(bot, message.chat.id, state, session, person, clock, message.text)
 
 
 async def no_place(
@@ -555,13 +462,13 @@ async def no_place(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
     await query.answer()
     await edit_card(query, _("Geen plek nodig"))
     assert query.message is not None
-    await _finish_planning(bot, query.message.chat.id, state, session, viewer, clock, None)
+    await _finish_planning(bot, query.message.chat.id, state, session, person, clock, None)
 
 
 # --- moving and cancelling ---------------------------------------------------------------------
@@ -573,11 +480,11 @@ async def move_start(
     bot: Bot,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
-    assert viewer.person is not None and query.message is not None
-    talk = await teacher_talk(session, teacher_id=viewer.person.id, talk_id=callback_data.talk_id)
+    assert query.message is not None
+    talk = await teacher_talk(session, teacher_id=person.id, talk_id=callback_data.talk_id)
     if talk is None or talk.status is not TalkStatus.PLANNED:
         await query.answer(_("Dat gesprek ken ik niet."), show_alert=True)
         return
@@ -591,7 +498,7 @@ async def move_start(
             "kind": talk.kind.value,
         }
     )
-    await _ask(bot, query.message.chat.id, state, session, "day", now_of(clock))
+    await _ask(bot, query.message.chat.id, state, session, "day", clock.now())
 
 
 async def _finish_move(
@@ -599,20 +506,19 @@ async def _finish_move(
     chat_id: int,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None,
+    person: PersonRef,
+    clock: Clock,
     moment: datetime,
 ) -> None:
-    assert viewer.person is not None
     data = await state.get_data()
     await state.clear()
     try:
         talk = await move_talk(
             session,
-            teacher_id=viewer.person.id,
+            teacher_id=person.id,
             talk_id=data["move"],
             scheduled_at=moment,
-            now=now_of(clock),
+            now=clock.now(),
         )
     except TalkRefusedError:
         await bot.send_message(chat_id, _("Dit gesprek kun je niet meer verzetten."))
@@ -626,46 +532,5 @@ async def _finish_move(
             _("Iedereen krijgt bericht."),
         ]
     )
-    _text, keyboard = teacher_card(talk, zone, now_of(clock), [])
+    _text, keyboard = teacher_card(talk, zone, clock.now(), [])
     await bot.send_message(chat_id, text, reply_markup=keyboard)
-
-
-async def cancel_tapped(
-    query: CallbackQuery,
-    callback_data: TalkCancel,
-    session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
-) -> None:
-    """First tap asks "zeker weten?"; the second cancels and tells the invitees."""
-    assert viewer.person is not None
-    talk = await teacher_talk(session, teacher_id=viewer.person.id, talk_id=callback_data.talk_id)
-    if talk is None or talk.status is not TalkStatus.PLANNED:
-        await query.answer(_("Dat gesprek ken ik niet."), show_alert=True)
-        return
-    zone = await school_zone(session, talk.school_id)
-    if not callback_data.sure:
-        await query.answer()
-        await edit_card(
-            query,
-            "\n".join(
-                [*talk_lines(talk, zone, for_teacher=True), "", _("Wil je dit gesprek afzeggen?")]
-            ),
-            InlineKeyboardMarkup(
-                inline_keyboard=[
-                    [
-                        button(_("Ja, afzeggen"), TalkCancel(talk_id=talk.id, sure=True)),
-                        button(_("Nee"), TalkOpen(talk_id=talk.id)),
-                    ]
-                ]
-            ),
-        )
-        return
-    talk = await cancel_talk(
-        session, teacher_id=viewer.person.id, talk_id=talk.id, now=now_of(clock)
-    )
-    await query.answer()
-    await edit_card(
-        query,
-        "\n".join([*talk_lines(talk, zone, for_teacher=True), "", _("Iedereen krijgt bericht.")]),
-    )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_ui.keyboards import button, edit_card, shorten
 from chat_ui.texts import bold, fill
+from conversations.card import typed_within
 from conversations.talks.common import (
     PreparingTalk,
     TalkEvidenceDone,
@@ -21,13 +22,12 @@ from conversations.talks.common import (
     TalkPrepare,
     TalkSkip,
     day_label,
-    now_of,
     school_zone,
     talk_lines,
 )
 from language.i18n import _
 from services.clock import Clock
-from storage.accounts import Viewer
+from storage.accounts import PersonRef
 from storage.models import Role, TalkStatus
 from storage.talks import (
     MAX_ANSWER,
@@ -106,11 +106,10 @@ async def prepare_tapped(
     callback_data: TalkPrepare,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    person: PersonRef,
 ) -> None:
     """ "Ja" starts the preparation of the pupil's own planned talk; "Later" keeps the button."""
-    assert viewer.person is not None
-    talk = await talk_to_prepare(session, pupil_id=viewer.person.id, talk_id=callback_data.talk_id)
+    talk = await talk_to_prepare(session, pupil_id=person.id, talk_id=callback_data.talk_id)
     if talk is None:
         await query.answer(
             _("Dat gesprek ken ik niet, of het gaat niet meer door."), show_alert=True
@@ -121,7 +120,7 @@ async def prepare_tapped(
         return
     await query.answer()
     assert isinstance(query.message, Message)
-    choices = await evidence_choices(session, pupil_id=viewer.person.id)
+    choices = await evidence_choices(session, pupil_id=person.id)
     zone = await school_zone(session, talk.school_id)
     await state.set_data(
         {
@@ -155,25 +154,24 @@ async def _after_answer(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
+    pupil: PersonRef,
     step: str,
-    clock: Clock | None,
+    clock: Clock,
 ) -> None:
     following = _next_step(step, await state.get_data())
     if following is not None:
         await _ask_preparation(message, state, following)
         return
-    assert viewer.person is not None
     data = await state.get_data()
     await state.clear()
     try:
         await save_preparation(
             session,
-            pupil_id=viewer.person.id,
+            pupil_id=pupil.id,
             talk_id=data["talk_id"],
             answers=data.get("answers", {}),
             evidence_ids=data.get("evidence", []),
-            now=now_of(clock),
+            now=clock.now(),
         )
     except TalkRefusedError:
         await message.answer(_("Dat gesprek ken ik niet, of het gaat niet meer door."))
@@ -190,24 +188,19 @@ async def answer_typed(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
-    assert message.text is not None
-    if len(message.text) > MAX_ANSWER:
-        await message.answer(
-            _("Dat is wat lang. Kun je het korter zeggen? (hooguit {limit} tekens)").format(
-                limit=MAX_ANSWER
-            )
-        )
+    answer = await typed_within(message, MAX_ANSWER)
+    if answer is None:
         return
     current = await state.get_state()
     step = next(name for name, value in PREPARING_STATES.items() if value.state == current)
     data = await state.get_data()
     answers = dict(data.get("answers", {}))
-    answers[step] = message.text.strip()
+    answers[step] = answer
     await state.update_data(answers=answers)
-    await _after_answer(message, state, session, viewer, step, clock)
+    await _after_answer(message, state, session, person, step, clock)
 
 
 async def evidence_picked(
@@ -238,8 +231,8 @@ async def evidence_done(
     query: CallbackQuery,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
     if not (await state.get_data()).get("evidence"):
         await query.answer(_("Kies eerst minstens één ding."), show_alert=True)
@@ -247,7 +240,7 @@ async def evidence_done(
     await query.answer()
     assert isinstance(query.message, Message)
     await edit_card(query, _preparation_question("evidence") + " ✅")
-    await _after_answer(query.message, state, session, viewer, "evidence", clock)
+    await _after_answer(query.message, state, session, person, "evidence", clock)
 
 
 async def step_skipped(
@@ -255,8 +248,8 @@ async def step_skipped(
     callback_data: TalkSkip,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
     current = await state.get_state()
     if (
@@ -270,37 +263,36 @@ async def step_skipped(
     if callback_data.step == "evidence":
         await state.update_data(evidence=[])
     await edit_card(query, _preparation_question(callback_data.step))
-    await _after_answer(query.message, state, session, viewer, callback_data.step, clock)
+    await _after_answer(query.message, state, session, person, callback_data.step, clock)
 
 
 # --- pupils and parents: their own talks ---------------------------------------------------
 
 
 async def own_list(
-    session: AsyncSession, viewer: Viewer, clock: Clock | None
+    session: AsyncSession, person: PersonRef, clock: Clock
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """A pupil's or parent's talks: planned ones with a "prepare" button, held ones with the
     agreements (parents: only the talks they take part in)."""
-    assert viewer.person is not None
-    now = now_of(clock)
-    if viewer.person.role is Role.PUPIL:
-        talks = await talks_of_pupil(session, pupil_id=viewer.person.id, now=now)
+    now = clock.now()
+    if person.role is Role.PUPIL:
+        talks = await talks_of_pupil(session, pupil_id=person.id, now=now)
     else:
-        talks = await talks_of_parent(session, parent_id=viewer.person.id, now=now)
+        talks = await talks_of_parent(session, parent_id=person.id, now=now)
     if not talks:
         # parents
         return _("Er staan geen gesprekken gepland."), None
-    zone = await school_zone(session, viewer.person.school_id)
+    zone = await school_zone(session, person.school_id)
     blocks = []
     rows = []
     for talk in talks:
         lines = talk_lines(talk, zone, for_teacher=False)
-        if viewer.person.role is Role.PARENT:
+        if person.role is Role.PARENT:
             lines.insert(1, "👧 " + fill("{name}", name=talk.pupil_name))
         if talk.status is TalkStatus.HELD and talk.agreements:
             # parents
             lines += [bold(_("Afspraken")), fill("{text}", text=talk.agreements)]
-        if talk.status is TalkStatus.PLANNED and viewer.person.role is Role.PUPIL:
+        if talk.status is TalkStatus.PLANNED and person.role is Role.PUPIL:
             lines.append(
                 _("✅ Je hebt je voorbereid.") if talk.prepared else _("⏳ Nog niet voorbereid.")
             )

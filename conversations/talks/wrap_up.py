@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat_ui.keyboards import button, edit_card, shorten
 from chat_ui.texts import bold, fill
+from conversations.card import typed_within
+from conversations.goal_picker import GoalPicker
 from conversations.talks.common import (
     RECORD_FROM,
     RecordingTalk,
@@ -24,14 +26,13 @@ from conversations.talks.common import (
     TalkGoalSet,
     TalkGoalSets,
     TalkRecord,
-    now_of,
     school_zone,
 )
-from conversations.talks.planning import teacher_card
+from conversations.talks.talk_card import teacher_card
 from language.i18n import _
 from services.clock import Clock
-from storage.accounts import Viewer
-from storage.goals import goal_sets_of, goals_of_line, lines_of, pupil_context
+from storage.accounts import PersonRef
+from storage.goals import goals_of_line, pupil_context
 from storage.models import TalkKind, TalkStatus
 from storage.schooltime import calendar_of
 from storage.talks import (
@@ -50,15 +51,15 @@ async def record_start(
     callback_data: TalkRecord,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
-    assert viewer.person is not None and query.message is not None
-    talk = await teacher_talk(session, teacher_id=viewer.person.id, talk_id=callback_data.talk_id)
+    assert query.message is not None
+    talk = await teacher_talk(session, teacher_id=person.id, talk_id=callback_data.talk_id)
     if talk is None or talk.status is not TalkStatus.PLANNED:
         await query.answer(_("Dat gesprek ken ik niet."), show_alert=True)
         return
-    if talk.scheduled_at - RECORD_FROM > now_of(clock):
+    if talk.scheduled_at - RECORD_FROM > clock.now():
         await query.answer(_("Dat kan na het gesprek."), show_alert=True)
         return
     await query.answer()
@@ -78,38 +79,32 @@ async def agreements_typed(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
-    assert message.text is not None
-    if len(message.text) > MAX_AGREEMENTS:
-        await message.answer(
-            _("Dat is wat lang. Kun je het korter zeggen? (hooguit {limit} tekens)").format(
-                limit=MAX_AGREEMENTS
-            )
-        )
+    agreements = await typed_within(message, MAX_AGREEMENTS)
+    if agreements is None:
         return
-    await state.update_data(agreements=message.text.strip())
+    await state.update_data(agreements=agreements)
     data = await state.get_data()
     context = await pupil_context(
-        session, pupil_id=data["pupil_id"], today=await _today(session, viewer, clock)
+        session, pupil_id=data["pupil_id"], today=await _today(session, person, clock)
     )
     if context.period_id is None:
         # No period to put goals in: the agreements are saved on their own.
         await message.answer(_("Er is nu geen periode, dus nieuwe doelen kunnen er niet bij."))
-        await _finish_record(message, state, session, viewer, clock)
+        await _finish_record(message, state, session, person, clock)
         return
     await state.set_state(RecordingTalk.goals)
-    text, keyboard = await _goal_sets_screen(session, viewer, data)
+    text, keyboard = await _goal_sets_screen(session, person, data)
     await message.answer(text, reply_markup=keyboard)
 
 
-async def _today(session: AsyncSession, viewer: Viewer, clock: Clock | None) -> date:
-    """Today at the viewer's school (its timezone, not the server's)."""
-    assert viewer.person is not None
-    calendar = await calendar_of(session, school_id=viewer.person.school_id)
+async def _today(session: AsyncSession, person: PersonRef, clock: Clock) -> date:
+    """Today at the person's school (its timezone, not the server's)."""
+    calendar = await calendar_of(session, school_id=person.school_id)
     assert calendar is not None
-    return calendar.local_date(now_of(clock))
+    return calendar.local_date(clock.now())
 
 
 def _picked_goals_text(data: dict[str, Any]) -> str:
@@ -121,60 +116,42 @@ def _picked_goals_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# The pupil's new goals are found the way a pupil finds one in /doelen.
+NEW_GOALS = GoalPicker(
+    open_set=lambda set_id: TalkGoalSet(set_id=set_id),
+    open_line=lambda line_id: TalkGoalLine(line_id=line_id),
+    all_sets=TalkGoalSets(),
+    above=_picked_goals_text,
+)
+
+
 def _done_row(data: dict[str, Any]) -> list[Any]:
     label = _("💾 Opslaan") if data.get("goals") else _("Geen nieuwe doelen")
     return [button(label, TalkGoalsDone())]
 
 
 async def _goal_sets_screen(
-    session: AsyncSession, viewer: Viewer, data: dict[str, Any]
+    session: AsyncSession, person: PersonRef, data: dict[str, Any]
 ) -> tuple[str, InlineKeyboardMarkup]:
-    assert viewer.person is not None
-    sets = await goal_sets_of(session, school_id=viewer.person.school_id)
-    rows = [[button(shorten(goal_set.name), TalkGoalSet(set_id=goal_set.id))] for goal_set in sets]
+    rows = await NEW_GOALS.sets(session, school_id=person.school_id)
     rows.append(_done_row(data))
     return _picked_goals_text(data), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def goal_sets(
-    query: CallbackQuery, state: FSMContext, session: AsyncSession, viewer: Viewer
+    query: CallbackQuery, state: FSMContext, session: AsyncSession, person: PersonRef
 ) -> None:
     await query.answer()
-    text, keyboard = await _goal_sets_screen(session, viewer, await state.get_data())
+    text, keyboard = await _goal_sets_screen(session, person, await state.get_data())
     await edit_card(query, text, keyboard)
 
 
-async def goal_set(
-    query: CallbackQuery,
-    callback_data: TalkGoalSet,
-    state: FSMContext,
-    session: AsyncSession,
-    viewer: Viewer,
-) -> None:
-    assert viewer.person is not None
-    lines = await lines_of(
-        session, school_id=viewer.person.school_id, goal_set_id=callback_data.set_id
-    )
-    if not lines:
-        await query.answer(_("Die keuze ken ik niet."), show_alert=True)
-        return
-    await query.answer()
-    rows = [[button(shorten(line.name), TalkGoalLine(line_id=line.id))] for line in lines]
-    rows.append([button(_("⬅️ Terug"), TalkGoalSets())])
-    data = await state.get_data()
-    await edit_card(
-        query,
-        _picked_goals_text(data) + "\n\n" + _("Kies een leerlijn:"),
-        InlineKeyboardMarkup(inline_keyboard=rows),
-    )
-
-
 async def _line_screen(
-    session: AsyncSession, state: FSMContext, viewer: Viewer, clock: Clock | None, line_id: int
+    session: AsyncSession, state: FSMContext, person: PersonRef, clock: Clock, line_id: int
 ) -> tuple[str, InlineKeyboardMarkup] | None:
     data = await state.get_data()
     context = await pupil_context(
-        session, pupil_id=data["pupil_id"], today=await _today(session, viewer, clock)
+        session, pupil_id=data["pupil_id"], today=await _today(session, person, clock)
     )
     choices = await goals_of_line(session, context=context, line_id=line_id)
     if not choices:
@@ -192,7 +169,7 @@ async def _line_screen(
                 )
             ]
         )
-    rows.append([button(_("⬅️ Terug"), TalkGoalSet(set_id=choices[0].goal.goal_set_id))])
+    rows.append(NEW_GOALS.back_to_set(choices))
     rows.append(_done_row(data))
     text = (
         _picked_goals_text(data)
@@ -209,10 +186,10 @@ async def goal_line(
     callback_data: TalkGoalLine,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
-    screen = await _line_screen(session, state, viewer, clock, callback_data.line_id)
+    screen = await _line_screen(session, state, person, clock, callback_data.line_id)
     if screen is None:
         await query.answer(_("Die keuze ken ik niet."), show_alert=True)
         return
@@ -225,8 +202,8 @@ async def goal_picked(
     callback_data: TalkGoalPick,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
     """A tap ticks or unticks a goal of the line shown; storage checks the school again."""
     data = await state.get_data()
@@ -244,14 +221,14 @@ async def goal_picked(
         return
     else:
         context = await pupil_context(
-            session, pupil_id=data["pupil_id"], today=await _today(session, viewer, clock)
+            session, pupil_id=data["pupil_id"], today=await _today(session, person, clock)
         )
         choices = await goals_of_line(session, context=context, line_id=data["line_id"])
         text = next((c.goal.text for c in choices if c.goal.id == callback_data.goal_id), "")
         goals = [*goals, {"id": callback_data.goal_id, "text": text}]
     await query.answer()
     await state.update_data(goals=goals)
-    screen = await _line_screen(session, state, viewer, clock, data["line_id"])
+    screen = await _line_screen(session, state, person, clock, data["line_id"])
     if screen is not None:
         await edit_card(query, *screen)
 
@@ -260,41 +237,40 @@ async def goals_done(
     query: CallbackQuery,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None = None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
     await query.answer()
     assert isinstance(query.message, Message)
     await edit_card(query, _picked_goals_text(await state.get_data()))
-    await _finish_record(query.message, state, session, viewer, clock)
+    await _finish_record(query.message, state, session, person, clock)
 
 
 async def _finish_record(
     message: Message,
     state: FSMContext,
     session: AsyncSession,
-    viewer: Viewer,
-    clock: Clock | None,
+    person: PersonRef,
+    clock: Clock,
 ) -> None:
-    assert viewer.person is not None
     data = await state.get_data()
     await state.clear()
     try:
         recorded = await record_agreements(
             session,
-            teacher_id=viewer.person.id,
+            teacher_id=person.id,
             talk_id=data["talk_id"],
             agreements=data["agreements"],
             goal_ids=[goal["id"] for goal in data.get("goals", [])],
-            today=await _today(session, viewer, clock),
-            now=now_of(clock),
+            today=await _today(session, person, clock),
+            now=clock.now(),
         )
     except TalkRefusedError:
         await message.answer(_("Dit gesprek kun je niet meer afronden."))
         return
     talk = recorded.talk
     zone = await school_zone(session, talk.school_id)
-    text, keyboard = teacher_card(talk, zone, now_of(clock), list(recorded.new_goals))
+    text, keyboard = teacher_card(talk, zone, clock.now(), list(recorded.new_goals))
     extra = _("Opgeslagen in het portfolio van {name}.")
     if talk.kind is TalkKind.TRIPARTITE:
         extra += " " + _("De ouders krijgen de afspraken.")

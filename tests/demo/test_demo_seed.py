@@ -7,13 +7,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from storage.demo import (
-    DEMO_SCHOOL_NAME,
-    demo_counts,
-    demo_people,
-    find_demo_school,
-    seed_demo_school,
-)
+from services.demo_school import seed_demo_school
+from storage.demo_school import DEMO_SCHOOL_NAME, demo_counts, demo_people, find_demo_school
 from storage.invites import RedeemOutcome, redeem_invite
 from storage.models import (
     Assessment,
@@ -36,13 +31,14 @@ from storage.models import (
     WeekPlan,
     WeekPlanItem,
 )
+from tests.conftest import INVITE_SECRET
 
 THURSDAY = date(2026, 11, 26)
 
 
 async def seed(session_factory, today: date = THURSDAY):
     async with session_factory() as session, session.begin():
-        return await seed_demo_school(session, today=today)
+        return await seed_demo_school(session, today=today, invite_secret=INVITE_SECRET)
 
 
 async def count(session, model, *where) -> int:
@@ -166,7 +162,9 @@ async def test_the_picker_lists_everyone_with_role_and_detail(session_factory):
     result = await seed(session_factory)
     async with session_factory() as session, session.begin():
         person_id = await session.scalar(select(Person.id).where(Person.external_id == "P1"))
-        outcome = await redeem_invite(session, telegram_user_id=77, typed_code=result.codes["P1"])
+        outcome = await redeem_invite(
+            session, telegram_user_id=77, typed_code=result.codes["P1"], secret=INVITE_SECRET
+        )
         assert outcome.outcome is RedeemOutcome.LINKED and outcome.person_id == person_id
     async with session_factory() as session:
         school = await find_demo_school(session)

@@ -58,15 +58,8 @@ class RunningBot:
     async def start(self) -> None:
         self.app = build_app(self.settings, token=TOKEN)
         self._count_updates(self.app)
-        self._task = asyncio.create_task(
-            self.app.dispatcher.start_polling(
-                self.app.bot,
-                handle_signals=False,
-                close_bot_session=False,
-                # Batches as bot.runner.poll handles them (bot.polling.BatchPolling).
-                polling_timeout=1,
-            )
-        )
+        # Batches as bot.runner.poll handles them (bot.polling.BatchPoller).
+        self._task = asyncio.create_task(self.app.poller.run(self.app.bot, polling_timeout=1))
 
     async def stop(self) -> None:
         assert self.app is not None and self._task is not None
@@ -80,6 +73,12 @@ class RunningBot:
         await self.start()
 
 
+# The tests' users are scripts and tap through a dialogue far faster than a person: the flood
+# guard (bot.middlewares.FloodGuard) would silence them. tests/e2e/test_flood.py runs it as
+# configured by default.
+SCRIPTED_USERS_FLOOD_UPDATES = 10_000
+
+
 @pytest.fixture
 def settings(db_url: str, sandbox: TelegramSandbox, tmp_path) -> Settings:
     return Settings(
@@ -87,6 +86,7 @@ def settings(db_url: str, sandbox: TelegramSandbox, tmp_path) -> Settings:
         database_url=db_url,
         telegram_api_url=sandbox.base_url,
         media_dir=tmp_path / "media",
+        flood_updates=SCRIPTED_USERS_FLOOD_UPDATES,
         _env_file=None,  # type: ignore[call-arg]
     )
 

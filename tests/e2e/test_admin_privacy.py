@@ -12,7 +12,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from handlers.admin import EraseConfirm
-from media.pipeline import MediaStore
+from media.store import MediaStore
+from storage.audit import ACTION_ERASE, ACTION_EXPORT, person_ref
 from storage.evidence import NewEvidence, create_evidence
 from storage.invites import issue_invite
 from storage.models import (
@@ -25,7 +26,7 @@ from storage.models import (
     School,
 )
 from storage.observations import create_observation
-from storage.privacy import ACTION_ERASE, ACTION_EXPORT, person_ref
+from tests.conftest import INVITE_SECRET
 from tests.factories import DemoSchool
 from tests.images import small_jpeg
 
@@ -78,7 +79,9 @@ async def other_school(session_factory) -> tuple[dict[str, int], str]:
             session.add(person)
             await session.flush()
             people[external_id] = person.id
-        code = await issue_invite(session, person_id=people["KA"], valid_for=timedelta(days=1))
+        code = await issue_invite(
+            session, person_id=people["KA"], valid_for=timedelta(days=1), secret=INVITE_SECRET
+        )
         return people, code
 
 

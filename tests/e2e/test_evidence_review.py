@@ -16,7 +16,7 @@ from config.settings import Settings
 from conversations.evidence_review import ReviewDecide, ReviewLook, ReviewWrite
 from conversations.parent_summary import compose_feedback_notice
 from language.i18n import use_locale
-from media.pipeline import MediaStore
+from media.store import MediaStore
 from sandbox import SandboxClient, TelegramSandbox
 from services.clock import Clock
 from storage.accounts import Recipient
@@ -356,7 +356,10 @@ async def test_a_top_from_the_teacher_reaches_the_pupil(
     async with session_factory() as session:
         with running_bot.app.i18n.context(), use_locale("nl"):
             [method] = await compose_feedback_notice(
-                session, due, Recipient(classroom.persons["P1"], "Sam", 1, "nl"), datetime.now(UTC)
+                session,
+                due,
+                Recipient(classroom.persons["P1"], "Sam", 1, "nl"),
+                running_bot.app.reminders.composers.context(datetime.now(UTC)),
             )
     assert "Juf Anouk gaf je feedback" in method.text and "die pijlen" in method.text
 
@@ -406,7 +409,10 @@ async def test_a_parent_hears_of_a_top_on_shared_work_only_when_they_may_see_it(
             with running_bot.app.i18n.context(), use_locale("nl"):
                 return (
                     await compose_feedback_notice(
-                        session, due, Recipient(marieke, "Marieke", 2, "nl"), datetime.now(UTC)
+                        session,
+                        due,
+                        Recipient(marieke, "Marieke", 2, "nl"),
+                        running_bot.app.reminders.composers.context(datetime.now(UTC)),
                     )
                     or []
                 )

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from conversations.parent_summary import summary_week
+from services.clock import Clock
 from storage.models import School
 from storage.reminders import schedule_reminder
-from tests.e2e.test_parents import _Clock, family, join, today  # noqa: F401 (a fixture)
+from tests.e2e.test_parents import family, join, today  # noqa: F401 (a fixture)
 
 INFORMAL = re.compile(r"\b(?:je|jij|jou|jouw|jullie)\b", re.IGNORECASE)
 
@@ -30,7 +31,6 @@ async def help_text(user) -> str:
 
 async def friday_summary(running_bot, session_factory, settings, school, parent_key: str):
     """The parent's weekly summary as the real dispatcher sends it; its text message."""
-    from conversations.parent_summary import composers_for
     from scheduler.dispatcher import ReminderDispatcher
     from scheduler.sender import RateLimitedSender
 
@@ -52,9 +52,9 @@ async def friday_summary(running_bot, session_factory, settings, school, parent_
     dispatcher = ReminderDispatcher(
         session_factory=app.session_factory,
         sender=RateLimitedSender(app.bot),
-        composers=composers_for(settings),
+        composers=app.reminders.composers,
         i18n=app.i18n,
-        clock=_Clock(),
+        clock=Clock(),
         worker_id="test",
     )
     report = await dispatcher.run_once()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from bot.app import rewrap_invite_codes
 from sandbox import SandboxClient
-from storage.invites import issue_invite
-from storage.models import AccountPerson, InviteAttempt
+from storage.invites import issue_invite, normalise_code
+from storage.models import INVITE_SCHEME_SHA256, AccountPerson, Invite, InviteAttempt
+from storage.types import utcnow
+from tests.conftest import INVITE_SECRET
 from tests.factories import DemoSchool
 
 PUPIL_MENU = [
@@ -111,7 +115,10 @@ async def test_wrong_used_and_expired_codes_get_a_friendly_answer(
 
     async with session_factory() as session, session.begin():
         expired_code = await issue_invite(
-            session, person_id=school.persons["P2"], valid_for=timedelta(seconds=-1)
+            session,
+            person_id=school.persons["P2"],
+            valid_for=timedelta(seconds=-1),
+            secret=INVITE_SECRET,
         )
     await other.send_text(f"/start {expired_code}")
     [expired] = await other.wait_for_reply()
@@ -301,3 +308,38 @@ async def test_the_command_menu_follows_the_role_and_language(running_bot, teleg
     await running_bot.settled()
     commands = await bot.get_my_commands(scope=BotCommandScopeChat(chat_id=pupil.chat_id))
     assert commands[0].description == "Tell how today went"
+
+
+async def test_a_code_from_before_the_invite_secret_links_after_the_start_up_rewrap(
+    running_bot, telegram: SandboxClient, school: DemoSchool, session_factory
+):
+    # A code as the release before the invite secret stored it (a plain sha256, marked so by
+    # the migration), for a person whose code from the factory is then no longer valid.
+    code = "KMNP-QRST"
+    async with session_factory() as session, session.begin():
+        await session.execute(
+            update(Invite)
+            .where(Invite.person_id == school.persons["P2"])
+            .values(revoked_at=utcnow())
+        )
+        session.add(
+            Invite(
+                person_id=school.persons["P2"],
+                code_hash=hashlib.sha256(normalise_code(code).encode()).hexdigest(),
+                code_scheme=INVITE_SCHEME_SHA256,
+                expires_at=utcnow() + timedelta(days=3),
+            )
+        )
+
+    await rewrap_invite_codes(running_bot.app)  # what `portfolio-bot run` does at start-up
+
+    async with session_factory() as session:
+        stored = await session.scalar(
+            select(Invite.code_hash).where(Invite.code_scheme == INVITE_SCHEME_SHA256)
+        )
+    assert stored is None
+    noor = await telegram.create_user("Noor")
+    await noor.send_text(f"/start {code}")
+    [welcome] = await noor.wait_for_reply()
+    assert "Noor" in welcome["text"]
+    assert await linked_person_ids(session_factory, noor.id) == [school.persons["P2"]]

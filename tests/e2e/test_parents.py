@@ -18,7 +18,8 @@ from conversations.parent_summary import (
     summary_week,
 )
 from language.i18n import load_i18n, use_locale
-from media.pipeline import MediaStore
+from media.store import MediaStore
+from services.clock import Clock
 from storage.accounts import Recipient
 from storage.evidence import NewEvidence, create_evidence
 from storage.goals import levels_for
@@ -39,6 +40,7 @@ from storage.observations import create_observation
 from storage.parents import ParentPreferences, in_quiet_hours, quiet_hours_of
 from storage.reflections import ReflectionAnswers, save_reflection
 from storage.reminders import DueReminder
+from tests.conftest import INVITE_SECRET
 from tests.factories import build_curriculum, give_goal
 from tests.images import small_jpeg
 
@@ -86,7 +88,7 @@ async def family(school, session_factory, settings):
 
         school.persons["P9"], school.persons["O9"] = lotte, kees
         school.codes["O9"] = await issue_invite(
-            session, person_id=kees, valid_for=timedelta(days=14)
+            session, person_id=kees, valid_for=timedelta(days=14), secret=INVITE_SECRET
         )
     sam = school.persons["P1"]
     for code in ("1.1a", "RN"):
@@ -298,7 +300,7 @@ async def test_both_parents_of_a_child_get_the_friday_summary(
             )
             with app.i18n.context(), use_locale("nl"):
                 methods = await compose_parent_summary(
-                    session, reminder, to, datetime.now(UTC), settings=settings
+                    session, reminder, to, app.reminders.composers.context(datetime.now(UTC))
                 )
         assert methods
         for method in methods:
@@ -329,14 +331,10 @@ async def test_the_friday_summary_is_not_sent_when_switched_off_or_not_their_chi
         0,
         "k",
     )
+    context = running_bot.app.reminders.composers.context(datetime.now(UTC))
     async with session_factory() as session:
         with running_bot.app.i18n.context(), use_locale("nl"):
-            assert (
-                await compose_parent_summary(
-                    session, reminder, to, datetime.now(UTC), settings=settings
-                )
-                is None
-            )
+            assert await compose_parent_summary(session, reminder, to, context) is None
     async with session_factory() as session, session.begin():
         marieke = await session.get(Person, family.persons["O1"])
         marieke.preferences = {"weekly_summary": False}
@@ -352,10 +350,7 @@ async def test_the_friday_summary_is_not_sent_when_switched_off_or_not_their_chi
     )
     async with session_factory() as session:
         with running_bot.app.i18n.context(), use_locale("nl"):
-            assert (
-                await compose_parent_summary(session, own, to, datetime.now(UTC), settings=settings)
-                is None
-            )
+            assert await compose_parent_summary(session, own, to, context) is None
 
 
 async def test_a_forged_button_for_another_child_shows_nothing(
@@ -440,7 +435,10 @@ async def test_a_top_from_a_parent_reaches_the_child_and_the_mentor(
         )
         with running_bot.app.i18n.context(), use_locale("nl"):
             [method] = await compose_feedback_notice(
-                session, due, Recipient(family.persons["P1"], "Sam", 1, "nl"), datetime.now(UTC)
+                session,
+                due,
+                Recipient(family.persons["P1"], "Sam", 1, "nl"),
+                running_bot.app.reminders.composers.context(datetime.now(UTC)),
             )
     assert "Marieke de Vries gaf je feedback" in method.text
     assert "duidelijke poster" in method.text
@@ -495,7 +493,9 @@ async def test_a_tip_on_the_plan_the_pupil_asked_feedback_on(
             request.idempotency_key,
         )
         with running_bot.app.i18n.context(), use_locale("nl"):
-            methods = await compose_plan_feedback_request(session, due, to, datetime.now(UTC))
+            methods = await compose_plan_feedback_request(
+                session, due, to, running_bot.app.reminders.composers.context(datetime.now(UTC))
+            )
     [method] = methods
     sent = await running_bot.app.bot(method)
     assert "moment 1 van 2" in method.text and "Een vogelhuisje bouwen" in method.text
@@ -535,14 +535,6 @@ def test_quiet_hours_default_to_the_school_and_may_run_past_midnight():
     assert not in_quiet_hours(evening, preferences, school)
 
 
-class _Clock:
-    def __init__(self, offset: timedelta = timedelta(0)) -> None:
-        self.offset = offset
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-
 def _hhmm(moment: datetime) -> str:
     return moment.astimezone(ZONE).strftime("%H:%M")
 
@@ -552,7 +544,6 @@ async def test_the_dispatcher_sends_the_summary_to_both_parents_outside_their_qu
 ):
     """The reminder machinery end to end: rows for both parents of Sam, the real dispatcher
     and sender, the composer. Kees is in his own quiet hours now: his summary waits."""
-    from conversations.parent_summary import composers_for
     from scheduler.dispatcher import ReminderDispatcher
     from scheduler.sender import RateLimitedSender
     from storage.reminders import schedule_reminder
@@ -577,11 +568,11 @@ async def test_the_dispatcher_sends_the_summary_to_both_parents_outside_their_qu
                 payload={"pupil_id": family.persons["P1"], "week_start": week.isoformat()},
             )
     app = running_bot.app
-    clock = _Clock()
+    clock = Clock()
     dispatcher = ReminderDispatcher(
         session_factory=app.session_factory,
         sender=RateLimitedSender(app.bot),
-        composers=composers_for(settings),
+        composers=app.reminders.composers,
         i18n=app.i18n,
         clock=clock,
         worker_id="test",
@@ -592,7 +583,7 @@ async def test_the_dispatcher_sends_the_summary_to_both_parents_outside_their_qu
     assert "van Sam de Vries" in summary["text"]
     assert not [m for m in await kees.messages() if "Week " in (m.get("text") or "")]
     # After his quiet hours it arrives.
-    clock.offset = timedelta(hours=1, minutes=2)
+    clock.set_now(clock.now() + timedelta(hours=1, minutes=2))
     report = await dispatcher.run_once()
     assert report.sent == 1
     [summary] = [m for m in await kees.messages() if "Week " in (m.get("text") or "")]

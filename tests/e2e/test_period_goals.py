@@ -21,7 +21,7 @@ from conversations.period_goals import (
     RemoveActivity,
     SetTier,
 )
-from storage.importing import import_goal_set
+from services.importing.goal_sets import import_goal_set
 from storage.invites import issue_invite
 from storage.models import (
     Activity,
@@ -37,6 +37,7 @@ from storage.models import (
     School,
     WeekPlanItem,
 )
+from tests.conftest import INVITE_SECRET
 from tests.factories import SAMPLES, Curriculum, build_curriculum
 
 LINE = "1.1 Krachten om je heen"
@@ -245,7 +246,9 @@ async def _other_teacher(session_factory, school) -> tuple[str, int]:
         session.add_all([group, kees])
         await session.flush()
         session.add(GroupMembership(group_id=group.id, person_id=kees.id, is_mentor=True))
-        code = await issue_invite(session, person_id=kees.id, valid_for=timedelta(days=14))
+        code = await issue_invite(
+            session, person_id=kees.id, valid_for=timedelta(days=14), secret=INVITE_SECRET
+        )
         return code, group.id
 
 

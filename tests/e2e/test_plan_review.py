@@ -35,8 +35,9 @@ from storage.models import (
     Role,
 )
 from storage.parents import give_feedback
-from storage.privacy import collect_pupil_data
 from storage.reminders import DueReminder
+from storage.subject_data import collect_pupil_data
+from tests.conftest import INVITE_SECRET
 from tests.factories import DemoSchool
 from tests.images import small_jpeg
 
@@ -212,7 +213,10 @@ async def test_a_teacher_pages_through_the_plans_and_gives_a_top_and_a_tip(
     async with session_factory() as session:
         with running_bot.app.i18n.context(), use_locale("nl"):
             [method] = await compose_feedback_notice(
-                session, due, Recipient(school.persons["P1"], "Sam", 1, "nl"), datetime.now(UTC)
+                session,
+                due,
+                Recipient(school.persons["P1"], "Sam", 1, "nl"),
+                running_bot.app.reminders.composers.context(datetime.now(UTC)),
             )
     assert "Juf Anouk gaf je feedback over het plan" in method.text
     assert SAM_IDEA in method.text and "duidelijk draaiboek" in method.text
@@ -282,7 +286,9 @@ async def other_group_teacher(session_factory, school: DemoSchool) -> str:
         session.add_all([group, joost])
         await session.flush()
         session.add(GroupMembership(group_id=group.id, person_id=joost.id, is_mentor=True))
-        return await issue_invite(session, person_id=joost.id, valid_for=timedelta(days=14))
+        return await issue_invite(
+            session, person_id=joost.id, valid_for=timedelta(days=14), secret=INVITE_SECRET
+        )
 
 
 async def test_a_teacher_of_another_group_reaches_none_of_these_plans(

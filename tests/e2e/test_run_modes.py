@@ -6,17 +6,24 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import sys
+import threading
+import time
 
+import asyncpg
 import httpx
 import pytest
 import redis.asyncio as redis
 from aiohttp import web
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
 
 from bot.app import build_app
 from bot.runner import SANDBOX_TOKEN, build_webhook_app
 from config.settings import Settings
 from sandbox import SandboxClient
+from tests.conftest import _pg_dsn
 from tests.e2e.conftest import TOKEN, RunningBot
 from tests.factories import DemoSchool
 
@@ -103,6 +110,113 @@ async def test_webhook_mode_answers_a_tap_at_once_when_the_step_fails(
         assert [call["source"] for call in answers] == ["http"]
     finally:
         await telegram.clear_faults()
+        await runner.cleanup()
+        await app.close()
+
+
+# How long the lock is held at most once an update waits for it, and how quickly a health check
+# must be answered meanwhile.
+LOCK_HELD_SECONDS = 2.0
+HEALTH_CHECK_SECONDS = 0.5
+
+
+class WriteLockHolder:
+    """Another process holding the database's write lock (the command line's import, say): on
+    SQLite its write transaction, on PostgreSQL a lock on the table of processed updates.
+
+    It runs on a thread of its own, not in the event loop, so it lets go on time even while
+    the loop is stuck: at most LOCK_HELD_SECONDS after `waiting` is set, or once released.
+    """
+
+    def __init__(self, db_url: str, waiting: threading.Event) -> None:
+        self.db_url = db_url
+        self.waiting = waiting
+        self.held = threading.Event()
+        self.release = threading.Event()
+        self.released_at = float("inf")
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        if make_url(self.db_url).get_backend_name() == "sqlite":
+            self._hold_sqlite()
+        else:
+            asyncio.run(self._hold_postgres())
+
+    def _wait(self) -> None:
+        self.waiting.wait(timeout=30)
+        self.release.wait(timeout=LOCK_HELD_SECONDS)
+
+    def _hold_sqlite(self) -> None:
+        connection = sqlite3.connect(str(make_url(self.db_url).database), isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            self.held.set()
+            self._wait()
+            connection.execute("ROLLBACK")
+            self.released_at = time.monotonic()
+        finally:
+            connection.close()
+
+    async def _hold_postgres(self) -> None:
+        connection = await asyncpg.connect(_pg_dsn(self.db_url))
+        try:
+            async with connection.transaction():
+                await connection.execute("LOCK TABLE processed_update IN EXCLUSIVE MODE")
+                self.held.set()
+                await asyncio.to_thread(self._wait)
+            self.released_at = time.monotonic()
+        finally:
+            await connection.close()
+
+
+def check_health_while_waiting(port: int, waiting: threading.Event) -> tuple[int, float, float]:
+    """From a thread of its own (a load balancer's probe): GET /healthz once the update waits
+    for the database. Returns the status, the seconds it took and when it was answered."""
+    assert waiting.wait(timeout=30), "the update never reached the database"
+    time.sleep(0.2)  # its claim now waits for the lock
+    started = time.monotonic()
+    response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+    answered = time.monotonic()
+    return response.status_code, answered - started, answered
+
+
+async def test_webhook_mode_answers_health_checks_while_an_update_waits_for_the_database(
+    db_url: str, settings: Settings, telegram: SandboxClient, school: DemoSchool
+):
+    """An update that must write waits while another process holds the write lock; the server
+    meanwhile answers its health check at once (the wait happens off the event loop), and the
+    update goes through once the lock is let go."""
+    port = free_port()
+    webhook_settings = settings.model_copy(update={"webhook_url": f"http://127.0.0.1:{port}"})
+    app = build_app(webhook_settings, token=TOKEN)
+    claiming = threading.Event()
+
+    def notice_claim(_connection, _cursor, statement: str, *_args) -> None:
+        if "INSERT INTO processed_update" in statement:
+            claiming.set()
+
+    event.listen(app.engine.sync_engine, "before_cursor_execute", notice_claim)
+    runner = web.AppRunner(build_webhook_app(app, secret="a-shared-secret"))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    holder = WriteLockHolder(db_url, claiming)
+    try:
+        pupil = await telegram.create_user("Sam")
+        holder.thread.start()
+        assert await asyncio.to_thread(holder.held.wait, 10)
+        await pupil.send_text(f"/start {school.codes['P1']}")
+        status, seconds, answered_at = await asyncio.to_thread(
+            check_health_while_waiting, port, claiming
+        )
+        holder.release.set()
+        [welcome] = await pupil.wait_for_reply()
+        assert "Sam de Vries" in welcome["text"]
+        await asyncio.to_thread(holder.thread.join, 10)
+        assert status == 200
+        assert seconds < HEALTH_CHECK_SECONDS, f"/healthz took {seconds:.2f} s"
+        assert answered_at < holder.released_at, "answered only after the lock was let go"
+    finally:
+        holder.release.set()
         await runner.cleanup()
         await app.close()
 

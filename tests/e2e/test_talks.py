@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from conversations.media_intake import media_store
 from conversations.talks.common import TalkCancel, TalkOpen, TalkPrepare, TalkPupil, TalkRecord
-from conversations.talks.composers import COMPOSERS, compose_brief
 from storage.accounts import recipient
 from storage.evidence import NewEvidence, create_evidence
 from storage.models import (
@@ -29,16 +28,8 @@ from storage.models import (
     TalkParticipant,
     TalkStatus,
 )
-from storage.reminders import DueReminder, ReminderRow, reminders_of
-from storage.talks import (
-    KIND_AGREEMENTS,
-    KIND_BRIEF,
-    KIND_CANCELLED,
-    KIND_INVITATION,
-    KIND_PREPARATION,
-    KIND_REMINDER,
-    plan_talk,
-)
+from storage.reminders import DueReminder, ReminderKind, ReminderRow, reminders_of
+from storage.talks import plan_talk
 from tests.e2e.test_observations import daan_elsewhere, joined
 from tests.factories import build_curriculum
 from tests.images import small_jpeg
@@ -74,15 +65,14 @@ async def deliver(running_bot, session_factory, row: ReminderRow, now: datetime)
         attempts=0,
         idempotency_key=row.idempotency_key,
     )
+    # The app's own composers: the brief reads the chosen photos from the bot's media folder.
+    composer = app.reminders.composers.composer_for(row.kind)
+    assert composer is not None
     async with session_factory() as session:
         to = await recipient(session, person_id=row.person_id)
         assert to is not None
         with app.i18n.context(), app.i18n.use_locale(to.locale or "nl"):
-            if row.kind == KIND_BRIEF:
-                # The brief reads the chosen photos from the bot's media folder.
-                methods = await compose_brief(session, due, to, now, settings=running_bot.settings)
-            else:
-                methods = await COMPOSERS[row.kind](session, due, to, now)
+            methods = await composer(session, due, to, app.reminders.composers.context(now))
     if methods is None:
         return False
     for method in methods:
@@ -160,7 +150,7 @@ async def test_plan_move_and_cancel_a_driehoeksgesprek(
     assert people == {school.persons[key] for key in ("T1", "P1", "O1")}
 
     # The invitations, as the dispatcher would send them.
-    for row in await pending(session_factory, kinds=[KIND_INVITATION]):
+    for row in await pending(session_factory, kinds=[ReminderKind.TALK_INVITATION]):
         assert await deliver(running_bot, session_factory, row, now)
     [invited] = await sam.wait_for_reply()
     assert "Uitnodiging" in invited["text"] and "Juf Anouk" in invited["text"]
@@ -198,7 +188,7 @@ async def test_plan_move_and_cancel_a_driehoeksgesprek(
     for row in old_reminders:
         assert not await deliver(running_bot, session_factory, row, now)
     invitations = await pending(
-        session_factory, person_id=school.persons["P1"], kinds=[KIND_INVITATION]
+        session_factory, person_id=school.persons["P1"], kinds=[ReminderKind.TALK_INVITATION]
     )
     assert [row.payload["moved"] for row in invitations] == [True]
     assert await deliver(running_bot, session_factory, invitations[0], now)
@@ -216,7 +206,10 @@ async def test_plan_move_and_cancel_a_driehoeksgesprek(
     assert talk.status is TalkStatus.CANCELLED
     left = await pending(session_factory)
     assert sorted((row.kind, row.person_id) for row in left) == sorted(
-        [(KIND_CANCELLED, school.persons["P1"]), (KIND_CANCELLED, school.persons["O1"])]
+        [
+            (ReminderKind.TALK_CANCELLED, school.persons["P1"]),
+            (ReminderKind.TALK_CANCELLED, school.persons["O1"]),
+        ]
     )
     for row in left:
         assert await deliver(running_bot, session_factory, row, now)
@@ -268,7 +261,9 @@ async def test_preparation_survives_a_restart_and_reaches_the_teacher(
         poster_id = poster.id
     teacher = await joined(telegram, school, "T1", "Anouk")
     sam = await joined(telegram, school, "P1", "Sam")
-    [row] = await pending(session_factory, kinds=[KIND_PREPARATION], person_id=school.persons["P1"])
+    [row] = await pending(
+        session_factory, kinds=[ReminderKind.TALK_PREPARATION], person_id=school.persons["P1"]
+    )
     assert await deliver(running_bot, session_factory, row, now)
     [notice] = await sam.wait_for_reply()
     assert "Zullen we het voorbereiden?" in notice["text"]
@@ -320,7 +315,7 @@ async def test_preparation_survives_a_restart_and_reaches_the_teacher(
     # The teacher's brief the day before: the preparation and the period.
     [brief] = [
         row
-        for row in await pending(session_factory, kinds=[KIND_BRIEF])
+        for row in await pending(session_factory, kinds=[ReminderKind.TALK_BRIEF])
         if row.payload["talk_id"] == talk.id
     ]
     assert await deliver(running_bot, session_factory, brief, now)
@@ -409,7 +404,7 @@ async def test_agreements_and_new_goals_after_the_talk(
     assert len(new_goals) == 1 and new_goals[0].chosen_by is ChosenBy.TEACHER
     assert new_goals[0].period_id == curriculum.period_id
 
-    [row] = await pending(session_factory, kinds=[KIND_AGREEMENTS])
+    [row] = await pending(session_factory, kinds=[ReminderKind.TALK_AGREEMENTS])
     assert row.person_id == school.persons["O1"]
     assert await deliver(running_bot, session_factory, row, now)
     [told] = await parent.wait_for_reply()
@@ -445,7 +440,7 @@ async def test_english_times_and_a_refused_command(running_bot, telegram, school
     [choice] = await sam.wait_for_reply()
     await sam.press("🇬🇧 English", message_id=choice["message_id"])
     await sam.wait_for_reply(count=1)
-    [row] = await pending(session_factory, kinds=[KIND_INVITATION])
+    [row] = await pending(session_factory, kinds=[ReminderKind.TALK_INVITATION])
     assert await deliver(running_bot, session_factory, row, now)
     [invited] = await sam.wait_for_reply()
     assert "Invitation" in invited["text"] and "2:00" in invited["text"] and "PM" in invited["text"]
@@ -479,7 +474,7 @@ async def test_reminders_say_when_and_respect_a_parents_choice(
         mother = await session.get(Person, school.persons["O1"])
         assert mother is not None
         mother.preferences = {"talk_reminders": False}
-    reminders = await pending(session_factory, kinds=[KIND_REMINDER])
+    reminders = await pending(session_factory, kinds=[ReminderKind.TALK_REMINDER])
     for row in reminders:
         if row.person_id == school.persons["P1"]:
             assert await deliver(running_bot, session_factory, row, now)
@@ -490,7 +485,7 @@ async def test_reminders_say_when_and_respect_a_parents_choice(
     assert "Niet vergeten" in day_before["text"] and "09:30" in day_before["text"]
     assert "Over een uur" in hour_before["text"] and "Aula" in hour_before["text"]
     [invitation] = await pending(
-        session_factory, kinds=[KIND_INVITATION], person_id=school.persons["O1"]
+        session_factory, kinds=[ReminderKind.TALK_INVITATION], person_id=school.persons["O1"]
     )
     assert await deliver(running_bot, session_factory, invitation, now)
     [invited] = await parent.wait_for_reply()

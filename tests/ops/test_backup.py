@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
+import os
+import shutil
+import stat
 import uuid
 from pathlib import Path
 
@@ -14,10 +18,11 @@ from sqlalchemy.engine import make_url
 
 from bot import cli
 from config.settings import Settings
-from media.pipeline import relative_path_for, write_atomically
+from media.store import relative_path_for, write_atomically
 from services.backup import MANIFEST, backup, read_manifest, restore
 from services.errors import UserError
-from storage.db import create_engine
+from storage.backup import table_names
+from storage.db import create_engine, create_sessionmaker
 from storage.models import Base
 from tests.conftest import PG_URL, _pg_execute
 from tests.factories import build_curriculum, build_school
@@ -107,3 +112,111 @@ async def test_the_commands_back_up_and_refuse_a_damaged_backup(
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
     assert await asyncio.to_thread(cli.main, ["restore", str(made)]) == 1
     assert "damaged" in capsys.readouterr().err
+
+
+async def one_file_backup(db_url: str, tmp_path: Path) -> Path:
+    """A backup of a database with one school and one photo."""
+    await build_school_at(db_url)
+    data = small_jpeg(color="orange")
+    write_atomically(
+        tmp_path / "media", relative_path_for(hashlib.sha256(data).hexdigest(), "image/jpeg"), data
+    )
+    source = Settings(database_url=db_url, media_dir=tmp_path / "media", _env_file=None)  # type: ignore[call-arg]
+    return (await backup(source, tmp_path / "backups")).path
+
+
+async def build_school_at(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        await build_school(create_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_backup_is_readable_by_its_owner_only_whatever_the_umask(
+    db_url: str, tmp_path: Path
+):
+    previous = os.umask(0o022)  # the usual umask: files 0644, folders 0755
+    try:
+        made = await one_file_backup(db_url, tmp_path)
+    finally:
+        os.umask(previous)
+
+    paths = [made, *made.rglob("*")]
+    assert {path.name for path in paths} >= {MANIFEST, "media", made.name}
+    assert any(path.name.startswith("database.") for path in paths)
+    for path in paths:
+        expected = 0o700 if path.is_dir() else 0o600
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def everything_under(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*"))
+
+
+def point_outside(made: Path, outside: Path) -> None:
+    """The manifest names a file outside the media folder, as a crafted backup would."""
+    manifest = json.loads((made / MANIFEST).read_text())
+    manifest["media"]["../../evil.txt"] = 4
+    (made / MANIFEST).write_text(json.dumps(manifest))
+    (made / "evil.txt").write_text("evil")
+
+
+def absolute_name(made: Path, outside: Path) -> None:
+    manifest = json.loads((made / MANIFEST).read_text())
+    manifest["media"][str(outside / "evil.txt")] = 4
+    (made / MANIFEST).write_text(json.dumps(manifest))
+
+
+def a_name_the_store_never_gives(made: Path, outside: Path) -> None:
+    manifest = json.loads((made / MANIFEST).read_text())
+    manifest["media"]["ab/cd/notes.txt"] = 4
+    (made / MANIFEST).write_text(json.dumps(manifest))
+    (made / "media" / "ab" / "cd").mkdir(parents=True)
+    (made / "media" / "ab" / "cd" / "notes.txt").write_text("evil")
+
+
+def a_symlink_pointing_out(made: Path, outside: Path) -> None:
+    """The file itself is named right, but is a link to a file elsewhere on the machine."""
+    secret = outside / "secret.txt"
+    secret.write_text("not the school's")
+    [stored] = read_manifest(made)["media"]
+    (made / "media" / stored).unlink()
+    (made / "media" / stored).symlink_to(secret)
+
+
+def a_symlinked_folder(made: Path, outside: Path) -> None:
+    [stored] = read_manifest(made)["media"]
+    shard = made / "media" / stored.split("/")[0]
+    shutil.move(shard, outside / "shard")
+    shard.symlink_to(outside / "shard", target_is_directory=True)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        point_outside,
+        absolute_name,
+        a_name_the_store_never_gives,
+        a_symlink_pointing_out,
+        a_symlinked_folder,
+    ],
+)
+async def test_restore_writes_nothing_outside_its_target_and_nothing_at_all_when_asked_to(
+    db_url: str, empty_url: str, tmp_path: Path, tamper
+):
+    made = await one_file_backup(db_url, tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    tamper(made, outside)
+    restored_media = tmp_path / "restore" / "media"
+    target = Settings(database_url=empty_url, media_dir=restored_media, _env_file=None)  # type: ignore[call-arg]
+    before = everything_under(tmp_path)
+
+    with pytest.raises(UserError) as refused:
+        await restore(target, made)
+
+    assert "\n" not in str(refused.value) and "nothing was restored" in str(refused.value).lower()
+    assert everything_under(tmp_path) == before
+    if not empty_url.startswith("sqlite"):  # on SQLite, the file list above says it all
+        assert await table_names(empty_url) == []

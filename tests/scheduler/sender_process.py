@@ -16,7 +16,7 @@ import asyncio
 import json
 import os
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
@@ -25,26 +25,35 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods import SendMessage, TelegramMethod
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config.settings import Settings
 from language.i18n import load_i18n
+from media.store import MediaStore
+from scheduler.composers import ComposerContext, ComposerRegistry
 from scheduler.dispatcher import DispatchReport, ReminderDispatcher
 from scheduler.sender import RateLimitedSender
+from services.clock import Clock
 from storage.accounts import Recipient
 from storage.db import create_engine, create_sessionmaker
 from storage.models import ReminderStatus
-from storage.reminders import DueReminder, count_by_status
+from storage.reminders import DueReminder, ReminderKind, count_by_status
 
-KIND = "delivery-test"
+# Any real kind: this worker registers its own composer for it.
+KIND = ReminderKind.REFLECTION_PROMPT
 
 
 async def compose(
-    session: AsyncSession, reminder: DueReminder, to: Recipient, now: datetime
+    session: AsyncSession, reminder: DueReminder, to: Recipient, context: ComposerContext
 ) -> Sequence[TelegramMethod[Any]]:
     return [SendMessage(chat_id=to.telegram_user_id, text=reminder.idempotency_key)]
 
 
-class RealClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
+def composers(database_url: str) -> ComposerRegistry:
+    settings = Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+    registry = ComposerRegistry(
+        settings=settings, media=MediaStore(settings.media_dir), clock=Clock()
+    )
+    registry.register(KIND, compose)
+    return registry
 
 
 async def run(arguments: argparse.Namespace) -> dict[str, Any]:
@@ -58,9 +67,9 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
     dispatcher = ReminderDispatcher(
         session_factory=sessions,
         sender=sender,
-        composers={KIND: compose},
+        composers=composers(arguments.database_url),
         i18n=load_i18n(),
-        clock=RealClock(),
+        clock=Clock(),
         worker_id=arguments.worker_id,
         batch_size=arguments.batch_size,
         lease=timedelta(seconds=arguments.lease),

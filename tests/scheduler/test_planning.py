@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import App, build_app
 from config.settings import Settings
+from media.store import relative_path_for
 from sandbox import SandboxClient, TelegramSandbox
 from services.clock import Clock
 from storage.models import (
@@ -297,8 +298,14 @@ async def test_nightly_housekeeping_forgets_old_machinery_and_applies_retention(
         session.add(
             ProcessedUpdate(bot_id=1, update_id=1, processed_at=datetime(2027, 1, 1, tzinfo=UTC))
         )
+    # A file written by a step that crashed before its row committed: nobody refers to it.
+    media_dir = world.app.settings.media_dir
+    orphan = media_dir / relative_path_for("ab" * 32, "image/jpeg")
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"left behind")
     world.clock.go(_local("2027-03-23T03:17"))
     await world.app.reminders.housekeeping()
+    assert not orphan.exists()
     async with world.sessions() as session:
         assert await session.get(Person, world.school.persons["P2"]) is None
         assert await session.get(Person, world.school.persons["P1"]) is not None

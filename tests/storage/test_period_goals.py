@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from storage.audit import ACTION_PERIOD_CREATE, ACTION_PERIOD_GOAL
 from storage.models import (
     Activity,
     AuditEvent,
@@ -42,7 +43,6 @@ from storage.period_goals import (
     start_options,
     workspace,
 )
-from storage.privacy import ACTION_PERIOD_CREATE, ACTION_PERIOD_GOAL
 from tests.factories import Curriculum, DemoSchool, build_curriculum, build_school
 
 # A Wednesday in a school week; the sample period runs from a week before to five weeks after.

@@ -51,6 +51,7 @@ from storage.policy import (
     members_of_group,
     note_visible_to,
     notes_visible_to,
+    person_for_admin,
     pupil_at_school,
     pupils_visible_to,
     talks_visible_to,
@@ -209,6 +210,14 @@ async def _admin_acts_on(session: AsyncSession, actor: Actor, pupil_id: int) -> 
     return await pupil_at_school(session, school_id=actor.school_id, pupil_id=pupil_id) is not None
 
 
+async def _admin_told_about(session: AsyncSession, actor: Actor, person_id: int) -> bool:
+    # A notice to admins about someone (a code of theirs seen in a group chat): the role is
+    # the stored one, whatever the actor claims.
+    return (
+        await person_for_admin(session, admin_id=actor.person_id, person_id=person_id) is not None
+    )
+
+
 async def _sees_work(session: AsyncSession, actor: Actor, evidence_id: int) -> bool:
     visible = pupils_visible_to(actor.person_id, actor.role)
     allowed = await session.scalar(
@@ -339,6 +348,13 @@ TABLE: dict[str, tuple[Check, dict[str, set[str]]]] = {
     ),
     "admin acts on pupil (pupil_at_school)": (
         _admin_acts_on,
+        {
+            "pupil": {"admin"},
+            "pupil of 7b": {"admin"},
+        },
+    ),
+    "admin is told about a person (person_for_admin)": (
+        _admin_told_about,
         {
             "pupil": {"admin"},
             "pupil of 7b": {"admin"},

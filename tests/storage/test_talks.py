@@ -24,15 +24,9 @@ from storage.models import (
     TalkKind,
     TalkStatus,
 )
-from storage.reminders import mark_sent, reminders_of
+from storage.reminders import ReminderKind, mark_sent, reminders_of
 from storage.schooltime import calendar_of
 from storage.talks import (
-    KIND_AGREEMENTS,
-    KIND_BRIEF,
-    KIND_CANCELLED,
-    KIND_INVITATION,
-    KIND_PREPARATION,
-    KIND_REMINDER,
     TalkRefusedError,
     cancel_talk,
     move_talk,
@@ -135,15 +129,15 @@ async def test_plan_move_back_and_cancel_keep_one_set_of_rows(session_factory):
     hour_before = first - timedelta(hours=1)
     assert by_kind == sorted(
         [
-            (KIND_INVITATION, sam, now),
-            (KIND_INVITATION, parent, now),
-            (KIND_PREPARATION, sam, tuesday_1430),
-            (KIND_BRIEF, teacher, wednesday_1430),
-            (KIND_REMINDER, sam, wednesday_1430),
-            (KIND_REMINDER, parent, wednesday_1430),
-            (KIND_REMINDER, sam, hour_before),
-            (KIND_REMINDER, parent, hour_before),
-            (KIND_REMINDER, teacher, hour_before),
+            (ReminderKind.TALK_INVITATION, sam, now),
+            (ReminderKind.TALK_INVITATION, parent, now),
+            (ReminderKind.TALK_PREPARATION, sam, tuesday_1430),
+            (ReminderKind.TALK_BRIEF, teacher, wednesday_1430),
+            (ReminderKind.TALK_REMINDER, sam, wednesday_1430),
+            (ReminderKind.TALK_REMINDER, parent, wednesday_1430),
+            (ReminderKind.TALK_REMINDER, sam, hour_before),
+            (ReminderKind.TALK_REMINDER, parent, hour_before),
+            (ReminderKind.TALK_REMINDER, teacher, hour_before),
         ]
     )
     assert all(row.idempotency_key.startswith(f"talk:{talk.id}:v1:") for row in pending)
@@ -166,7 +160,7 @@ async def test_plan_move_back_and_cancel_keep_one_set_of_rows(session_factory):
     pending = await rows(session_factory, talk.id, ReminderStatus.PENDING)
     assert len(pending) == 9
     assert all(row.idempotency_key.startswith(f"talk:{talk.id}:v3:") for row in pending)
-    invitations = [row for row in pending if row.kind == KIND_INVITATION]
+    invitations = [row for row in pending if row.kind == ReminderKind.TALK_INVITATION]
     assert all(row.payload["moved"] for row in invitations)
     cancelled = await rows(session_factory, talk.id, ReminderStatus.CANCELLED)
     assert len(cancelled) == 18
@@ -190,7 +184,7 @@ async def test_plan_move_back_and_cancel_keep_one_set_of_rows(session_factory):
             await cancel_talk(session, teacher_id=teacher, talk_id=talk.id, now=now)
     pending = await rows(session_factory, talk.id, ReminderStatus.PENDING)
     assert sorted((row.kind, row.person_id) for row in pending) == sorted(
-        [(KIND_CANCELLED, sam), (KIND_CANCELLED, parent)]
+        [(ReminderKind.TALK_CANCELLED, sam), (ReminderKind.TALK_CANCELLED, parent)]
     )
 
 
@@ -323,7 +317,7 @@ async def test_preparation_agreements_and_summary(session_factory):
             now=now,
         )
         # Not prepared late: the brief is still to come, nothing extra is scheduled.
-        assert len(await reminders_of(session, kinds=[KIND_BRIEF])) == 1
+        assert len(await reminders_of(session, kinds=[ReminderKind.TALK_BRIEF])) == 1
     assert prepared.preparation == {
         "proud": "Mijn poster",
         "went_well": None,
@@ -364,13 +358,13 @@ async def test_preparation_agreements_and_summary(session_factory):
         assert added.chosen_by is ChosenBy.TEACHER
         stored = await session.get(Talk, talk.id)
         assert stored is not None and stored.status is TalkStatus.HELD
-        parents_rows = await reminders_of(session, kinds=[KIND_AGREEMENTS])
+        parents_rows = await reminders_of(session, kinds=[ReminderKind.TALK_AGREEMENTS])
         assert [(row.person_id, row.status) for row in parents_rows] == [
             (school.persons["O1"], ReminderStatus.PENDING)
         ]
         # Nothing else is pending for a talk that was held.
         pending = await reminders_of(session, statuses=[ReminderStatus.PENDING])
-        assert [row.kind for row in pending] == [KIND_AGREEMENTS]
+        assert [row.kind for row in pending] == [ReminderKind.TALK_AGREEMENTS]
         assert [
             t.id for t in await talks_of_parent(session, parent_id=school.persons["O1"], now=now)
         ] == [talk.id]
@@ -432,7 +426,7 @@ async def test_a_late_preparation_sends_the_brief_again(session_factory):
             place=None,
             now=now,
         )
-        [brief] = await reminders_of(session, kinds=[KIND_BRIEF])
+        [brief] = await reminders_of(session, kinds=[ReminderKind.TALK_BRIEF])
         await mark_sent(session, reminder_id=brief.id, now=now, message_id=1)
     async with session_factory() as session, session.begin():
         await save_preparation(
@@ -444,7 +438,9 @@ async def test_a_late_preparation_sends_the_brief_again(session_factory):
             now=now,
         )
     async with session_factory() as session:
-        again = await reminders_of(session, kinds=[KIND_BRIEF], statuses=[ReminderStatus.PENDING])
+        again = await reminders_of(
+            session, kinds=[ReminderKind.TALK_BRIEF], statuses=[ReminderStatus.PENDING]
+        )
     assert [(row.person_id, row.due_at) for row in again] == [(school.persons["T1"], now)]
     assert again[0].idempotency_key == f"talk:{talk.id}:v1:brief_prepared:{school.persons['T1']}"
 

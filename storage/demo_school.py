@@ -1,29 +1,28 @@
-"""The demo school: the sample files of samples/ plus two weeks of life, so every screen of the
-bot has something to show when someone tries it in the browser (`portfolio-bot demo`).
+"""The demo school's rows: two weeks of a class using the bot, and what the demo page asks.
 
-People and goal sets go through the real importers (`import_people`, `import_goal_set`), so
-the demo is exactly what a school gets from the same files. What a school builds up by using
-the bot (a period with prepared goals, chosen goals, reflections, a week plan, assessments, a
-few observations and tops & tips) is written here directly, dated relative to `today`.
+`services.demo_school` seeds the demo school: people and goal sets through the real importers,
+then `write_two_weeks_of_use` writes what a school builds up by using the bot (a period with
+prepared goals, chosen goals, reflections, a week plan, assessments, a few observations, tops
+& tips and, when the seeding stored them, photos of work), dated relative to `today`.
 
 Nothing here links Telegram accounts: the demo does that through the bot itself (every person
-sends `/start CODE` as a sandbox user), so onboarding runs for real; see `bot.demo`.
-
-Seeding is idempotent: when the demo school exists, `seed_demo_school` changes nothing and
-says so (`DemoSeed.created` is False). Like all of storage/, nothing here commits.
+sends `/start CODE` as a sandbox user), so onboarding runs for real; see `bot.demo`. Like all
+of storage/, nothing here commits.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.evidence import NewEvidence, create_evidence
 from storage.invites import issue_invite
+from storage.media_files import StoredImage
 from storage.models import (
     Account,
     AccountPerson,
@@ -56,13 +55,8 @@ from storage.models import (
     WeekPlan,
     WeekPlanItem,
 )
-from storage.schools import create_school, current_school_year
 
 DEMO_SCHOOL_NAME = "De Regenboog"
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
-PEOPLE_FILE = "school-demo.csv"
-PHYSICS_FILE = "goalset-natuurkunde-vwo3-h1.csv"
-SKILLS_FILE = "goalset-vaardigheden.csv"
 PERIOD_STARTED_DAYS_AGO = 14
 PERIOD_WEEKS = 6
 REFLECTION_DAYS = 6
@@ -123,20 +117,6 @@ NEXT_STEPS = [
 ]
 
 
-class DemoSeedError(Exception):
-    """The demo school cannot be seeded (a sample file is missing or broken)."""
-
-
-@dataclass(frozen=True)
-class DemoSeed:
-    school_id: int
-    created: bool
-    # ISO weekdays the school is open, for the demo clock's "next school day".
-    school_days: tuple[int, ...]
-    # external id -> invite code, for the people who still need to link a Telegram account.
-    codes: dict[str, str] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class DemoPerson:
     """Someone of the demo school, for the page's "who are you?" picker."""
@@ -155,56 +135,36 @@ async def find_demo_school(session: AsyncSession) -> School | None:
     return await session.scalar(select(School).where(School.name == DEMO_SCHOOL_NAME))
 
 
-async def seed_demo_school(
+@dataclass(frozen=True)
+class WorkPhoto:
+    """A photo of a pupil's work, already in the media store, to become an evidence item."""
+
+    pupil: str  # external id
+    goal_code: str
+    caption: str
+    shared: bool  # with the parents
+    school_days_ago: int
+    image: StoredImage
+    approved_by: str | None = None  # external id of the teacher who let it through to parents
+
+
+async def write_two_weeks_of_use(
     session: AsyncSession,
     *,
+    school: School,
     today: date,
-    timezone: str = "Europe/Amsterdam",
-    samples_dir: Path = SAMPLES_DIR,
-    invite_valid_for: timedelta = timedelta(days=14),
-    media_dir: Path | None = None,
-) -> DemoSeed:
-    """Create the demo school with two weeks of use behind it, unless it is already there.
-
-    With `media_dir`, pupils' photos of work are drawn and stored there too (some shared with
-    parents, one not), so a parent's weekly summary has an album to show."""
-    # Imported here: the importer pulls in CSV parsing that the bot itself never needs.
-    from storage.importing import import_goal_set, import_people
-
-    existing = await find_demo_school(session)
-    if existing is not None:
-        return DemoSeed(
-            school_id=existing.id, created=False, school_days=tuple(existing.school_days)
-        )
-    for name in (PEOPLE_FILE, PHYSICS_FILE, SKILLS_FILE):
-        if not (samples_dir / name).is_file():
-            raise DemoSeedError(f"sample file {samples_dir / name} is missing")
-
-    school = await create_school(session, name=DEMO_SCHOOL_NAME, timezone=timezone, locale="nl")
-    people = await import_people(
-        session,
-        school=school,
-        path=samples_dir / PEOPLE_FILE,
-        school_year=current_school_year(today),
-        invite_valid_for=invite_valid_for,
-    )
-    physics = await import_goal_set(
-        session, school=school, path=samples_dir / PHYSICS_FILE, name=None
-    )
-    skills = await import_goal_set(
-        session, school=school, path=samples_dir / SKILLS_FILE, name=None
-    )
-    life = _Life(session, school, today, physics.goal_set_id, skills.goal_set_id)
+    physics_id: int,
+    skills_id: int,
+    work_photos: Sequence[WorkPhoto] = (),
+) -> None:
+    """Two weeks of a class using the bot, for a school whose people and goal sets (the
+    physics and the skills set) are in place. With work photos, the school asks a teacher to
+    approve shared work, as the photos' approvals show."""
+    life = _Life(session, school, today, physics_id, skills_id)
     await life.build()
-    if media_dir is not None:
-        await life.work_photos(media_dir)
+    if work_photos:
+        await life.work_photos(work_photos)
     await session.flush()
-    return DemoSeed(
-        school_id=school.id,
-        created=True,
-        school_days=tuple(school.school_days),
-        codes={issued.external_id: issued.code for issued in people.codes},
-    )
 
 
 class _Life:
@@ -219,6 +179,7 @@ class _Life:
         self.zone = ZoneInfo(school.timezone)
         self.physics_id = physics_id
         self.skills_id = skills_id
+        self.period_start = today - timedelta(days=PERIOD_STARTED_DAYS_AGO)
 
     async def build(self) -> None:
         self.persons = {
@@ -259,7 +220,7 @@ class _Life:
         return self.persons[external_id].id
 
     async def _period(self) -> Period:
-        starts = self.today - timedelta(days=PERIOD_STARTED_DAYS_AGO)
+        starts = self.period_start
         period = Period(
             school_id=self.school.id,
             group_id=self.group.id,
@@ -269,7 +230,6 @@ class _Life:
         )
         self.session.add(period)
         await self.session.flush()
-        self.period_start = starts
         return period
 
     async def _prepared_goals(self, period: Period) -> None:
@@ -500,42 +460,28 @@ class _Life:
             )
         )
 
-    async def work_photos(self, media_dir: Path) -> None:
-        """Photos of work, stored as the bot stores a pupil's photo: two that Sam shared with
-        his parents this week (the teacher let them through), one he kept to himself, and one
-        of Noor's that she shared and that still waits for the teacher's approval (/werk)."""
-        # Imported here: only the demo draws pictures; storage.media pulls in Pillow's codecs.
-        from media.pipeline import MediaStore
-        from storage.evidence import NewEvidence, create_evidence
-
-        store = MediaStore(media_dir)
+    async def work_photos(self, photos: Sequence[WorkPhoto]) -> None:
         # The demo school asks a teacher to approve shared photos (image consent).
         self.school.shared_work_needs_approval = True
-        items = [
-            ("P1", "1.1c", "Zo zwaar is mijn etui: 2 newton", True, (230, 120, 60), 1),
-            ("P1", "RN", "Mijn eigen weekplanning", True, (70, 140, 200), 2),
-            ("P1", "RN", "Kladje, nog niet af", False, (160, 160, 160), 2),
-            ("P2", "SW", "Onze knikkerbaan", True, (90, 170, 110), 1),
-        ]
-        for pupil, code, caption, shared, colour, days_ago in items:
-            image = await store.store_image(_work_picture(caption, colour))
+        for photo in photos:
+            day = self._recent_school_day(photo.school_days_ago)
             evidence = await create_evidence(
                 self.session,
                 school_id=self.school.id,
                 new=NewEvidence(
-                    pupil_id=self._id(pupil),
+                    pupil_id=self._id(photo.pupil),
                     kind=EvidenceKind.PHOTO,
-                    files=[image],
-                    goal_ids=[self.goals[code].id],
-                    caption=caption,
-                    shared_with_parents=shared,
+                    files=[photo.image],
+                    goal_ids=[self.goals[photo.goal_code].id],
+                    caption=photo.caption,
+                    shared_with_parents=photo.shared,
                 ),
             )
-            evidence.created_at = self._at(self._recent_school_day(days_ago), 11, 15)
-            if shared and pupil == "P1":
+            evidence.created_at = self._at(day, 11, 15)
+            if photo.approved_by is not None:
                 evidence.approval = Approval.APPROVED
-                evidence.approved_by_id = self._id("T1")
-                evidence.approval_decided_at = self._at(self._recent_school_day(days_ago), 15, 0)
+                evidence.approved_by_id = self._id(photo.approved_by)
+                evidence.approval_decided_at = self._at(day, 15, 0)
 
     def _recent_school_day(self, back: int) -> date:
         """A school day `back` school days before today (the week's work), else today."""
@@ -597,12 +543,18 @@ async def demo_people(session: AsyncSession, *, school_id: int) -> list[DemoPers
 
 
 async def fresh_demo_codes(
-    session: AsyncSession, *, person_ids: list[int], valid_for: timedelta = timedelta(days=14)
+    session: AsyncSession,
+    *,
+    person_ids: list[int],
+    invite_secret: bytes,
+    valid_for: timedelta = timedelta(days=14),
 ) -> dict[int, str]:
     """New invite codes for demo people without a Telegram account (a demo that stopped
     half-way through linking); codes are stored hashed, so old ones cannot be read back."""
     return {
-        person_id: await issue_invite(session, person_id=person_id, valid_for=valid_for)
+        person_id: await issue_invite(
+            session, person_id=person_id, valid_for=valid_for, secret=invite_secret
+        )
         for person_id in person_ids
     }
 
@@ -652,22 +604,3 @@ async def demo_counts(session: AsyncSession, *, school_id: int) -> dict[str, int
         or 0
     )
     return counts
-
-
-def _work_picture(caption: str, colour: tuple[int, int, int]) -> bytes:
-    """A simple drawing standing in for a photo of a pupil's work."""
-    import io
-
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (800, 600), (250, 246, 236))
-    draw = ImageDraw.Draw(image)
-    draw.rounded_rectangle((60, 60, 740, 540), radius=30, outline=colour, width=12)
-    for row in range(4):
-        top = 150 + row * 90
-        draw.rounded_rectangle((120, top, 120 + 130 * (row + 2), top + 50), radius=12, fill=colour)
-    draw.ellipse((560, 110, 690, 240), fill=colour)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    del caption  # the caption travels with the evidence, not in the picture
-    return buffer.getvalue()
