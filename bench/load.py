@@ -688,7 +688,26 @@ commit 0.32-0.34 (the dialogue's write, then COMMIT: two round trips), routing 0
 - **outside updates**: reading getUpdates' batches and the event loop's own work;
   **other threads**: aiosqlite's thread, where SQLite's own work runs.
 
-What changed, each step measured with this split (2026-11):
+What the architecture change of 2026-12 cost (same bench, same machine, 2026-12-08): every
+fast path that reached into aiogram's or aiosqlite's private parts is gone, and SQLite polling
+now handles a batch's updates side by side (a reply waiting for one chat's flood limit no
+longer holds up the others), so on SQLite polling too the split above mixes updates and only
+its totals are exact. This machine ran slower on that day (bare aiogram 1.05-1.15 ms per
+update against 0.64-0.75 before), so compare the CPU ratios: at 100 and 1,000 pupils they fell
+from 0.39-0.49 to 0.16-0.19 on SQLite and from 0.31-0.41 to 0.23-0.27 on PostgreSQL; the bot's
+CPU per update is about 5.6 ms on SQLite polling and 4.4 ms on PostgreSQL polling at 1,000
+pupils (1.46 and 1.99 before). Where it went, as far as the mixed split tells: SQLite statements
+through aiosqlite's own thread again (the part "other threads", 0 before, about 0.9 ms now,
+and the waits around it in "opening" and the handlers); the magic filters (`F.text == ...`)
+on aiogram's worker thread again, since the in-place rewrite of aiogram's filter objects went
+with the other private uses; up to 100 updates contending for SQLite's one writer instead of
+taking turns in order (SQLite only); the flood throttle and the checks on odd update shapes.
+Not yet priced one by one: that needs the split back, with updates one at a time. Winning it
+back through public doors is the work of the next step: filters written as coroutines, fewer
+statements per update, and the replies sent after the commit, outside the update's
+transaction.
+
+What changed before, each step measured with this split (2026-11):
 
 - SQLite's statements go to aiosqlite's thread as SQLAlchemy's adapter sends them. For a
   while they ran in the event loop's thread during an update, some 15-30% less CPU per

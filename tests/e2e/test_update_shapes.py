@@ -437,6 +437,9 @@ def test_a_warning_is_one_json_line_of_the_log(capsys: pytest.CaptureFixture[str
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     root.handlers[:] = []  # as in a fresh process
+    # An earlier test may have left warnings captured; catch_warnings would then put the
+    # plain printer back for its duration, and configure_logging sees nothing to do.
+    logging.captureWarnings(False)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
